@@ -24,6 +24,10 @@ type Settings struct {
 	Queue      Queue      `toml:"queue"`
 	Admin      Admin      `toml:"admin"`
 	Log        Log        `toml:"log"`
+
+	// Interfaces binds network interfaces to their roles (interfaces.go).
+	// Empty on a development machine: nothing is configured by netlink.
+	Interfaces []Interface `toml:"interface"`
 }
 
 // Inbound is the SMTP listener for internet mail and its limits.

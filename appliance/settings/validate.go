@@ -191,6 +191,8 @@ func (s *Settings) Validate() error {
 		bad("log.level", "%q is not one of debug, info, warn, error", s.Log.Level)
 	}
 
+	errs = append(errs, s.validateInterfaces()...)
+
 	if len(errs) > 0 {
 		return errs
 	}
