@@ -3,13 +3,14 @@
 # Postfix (internal mail server, smtp-source, smtp-sink), swaks, wabt for
 # hand-written Wasm test modules, iproute2 for network namespaces, qemu and
 # OVMF for image boots, Chromium for browser tests, e2fsprogs and mtools for
-# images. Safe to run again: apt-get skips what is already installed.
+# images, systemd-boot-efi for the UEFI boot loader of the PC image. Safe to
+# run again: apt-get skips what is already installed.
 set -euo pipefail
 
 packages=(
   postfix swaks wabt iproute2 tcpdump
   qemu-system-x86 qemu-system-arm qemu-utils ovmf
-  chromium e2fsprogs dosfstools mtools
+  chromium e2fsprogs dosfstools mtools systemd-boot-efi
   ca-certificates
 )
 
