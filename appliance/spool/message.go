@@ -1,0 +1,264 @@
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/lambgate/lambgate/appliance/envelope"
+)
+
+// Message is an open committed message. It implements envelope.Body.
+type Message struct {
+	// Envelope is the latest saved state: the state file when SaveState
+	// wrote one, otherwise the envelope stored at Commit.
+	Envelope *envelope.Envelope
+
+	file *os.File
+	size int64
+}
+
+// ReadAt reads message bytes.
+func (m *Message) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("spool: negative offset %d", off)
+	}
+	if off >= m.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if rest := m.size - off; int64(want) > rest {
+		p = p[:rest]
+	}
+	n, err := m.file.ReadAt(p, headerSize+off)
+	if err == nil && n < want {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Size returns the size of the message bytes.
+func (m *Message) Size() int64 { return m.size }
+
+// Reader returns a reader of the message bytes from the start.
+func (m *Message) Reader() io.Reader { return io.NewSectionReader(m, 0, m.size) }
+
+// Close releases the file.
+func (m *Message) Close() error { return m.file.Close() }
+
+// Open opens the committed message queueID in area.
+func (s *Spool) Open(area Area, queueID string) (*Message, error) {
+	if err := checkArea(area); err != nil {
+		return nil, err
+	}
+	if err := checkQueueID(queueID); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.messagePath(area, queueID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("spool: %s in %s: %w", queueID, area, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: open message: %w", err)
+	}
+
+	env, t, err := s.loadEnvelope(area, queueID, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Message{Envelope: env, file: f, size: t.bodySize}, nil
+}
+
+// loadEnvelope returns the state file's envelope when there is one, else
+// the envelope stored in the message file f.
+func (s *Spool) loadEnvelope(area Area, queueID string, f *os.File) (*envelope.Envelope, trailer, error) {
+	t, err := readTrailer(f)
+	if err != nil {
+		return nil, t, fmt.Errorf("spool: message %s in %s: %w", queueID, area, err)
+	}
+
+	data, err := os.ReadFile(s.statePath(area, queueID))
+	switch {
+	case err == nil:
+		env := new(envelope.Envelope)
+		if err := json.Unmarshal(data, env); err == nil {
+			env.QueueID = queueID
+			return env, t, nil
+		}
+		// SaveState renames only synced files into place, so this takes a
+		// damaged disk. Falling back to the committed envelope may send
+		// delivered recipients again, which beats losing the message.
+		s.log.Error("invalid state file, using the envelope from the commit",
+			"queue_id", queueID, "reason", err.Error())
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, t, fmt.Errorf("spool: read state: %w", err)
+	}
+
+	env, err := readEnvelope(f, t)
+	if err != nil {
+		return nil, t, fmt.Errorf("spool: message %s in %s: %w", queueID, area, err)
+	}
+	env.QueueID = queueID
+	return env, t, nil
+}
+
+// List returns the envelopes of every message in area, oldest queue id
+// first. A message that is removed while List runs is left out.
+func (s *Spool) List(area Area) ([]*envelope.Envelope, error) {
+	if err := checkArea(area); err != nil {
+		return nil, err
+	}
+	ids, err := s.listIDs(area)
+	if err != nil {
+		return nil, err
+	}
+
+	envs := make([]*envelope.Envelope, 0, len(ids))
+	for _, id := range ids {
+		m, err := s.Open(area, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		envs = append(envs, m.Envelope)
+		m.Close()
+	}
+	return envs, nil
+}
+
+// listIDs returns the queue ids of the message files in area, sorted.
+func (s *Spool) listIDs(area Area) ([]string, error) {
+	entries, err := os.ReadDir(s.dirs[area].Name())
+	if err != nil {
+		return nil, fmt.Errorf("spool: list %s: %w", area, err)
+	}
+	var ids []string
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), messageSuffix)
+		if ok && validQueueID(id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// SaveState durably replaces the delivery state of a committed message
+// with env: it writes a state file, syncs it and renames it into place, so
+// the message bytes are never rewritten.
+func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
+	if err := checkArea(area); err != nil {
+		return err
+	}
+	id := env.QueueID
+	if err := checkQueueID(id); err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.messagePath(area, id)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: save state of %s in %s: %w", id, area, ErrNotFound)
+	}
+
+	data, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("spool: encode state of %s: %w", id, err)
+	}
+	tmp, err := os.CreateTemp(s.tmpDir(), id+stateSuffix+"*")
+	if err != nil {
+		return wrapError("create state of "+id, err)
+	}
+	tmpPath := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		// Synced in both modes: a rename that replaced the previous state
+		// with unsynced bytes could lose a state that was already durable.
+		err = tmp.Sync()
+	}
+	if closeErr := tmp.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		return wrapError("write state of "+id, err)
+	}
+
+	dst := s.statePath(area, id)
+	err = s.submit(context.Background(), &syncRequest{
+		apply: func() error { return os.Rename(tmpPath, dst) },
+		areas: []Area{area},
+	})
+	if err != nil {
+		os.Remove(tmpPath)
+		return wrapError("save state of "+id, err)
+	}
+	return nil
+}
+
+// Remove deletes a message and its state durably.
+func (s *Spool) Remove(area Area, queueID string) error {
+	if err := checkArea(area); err != nil {
+		return err
+	}
+	if err := checkQueueID(queueID); err != nil {
+		return err
+	}
+
+	// The message goes first: a crash in between leaves a state file
+	// without a message, which Open removes, and never a message without
+	// its state, which would send delivered recipients again.
+	err := os.Remove(s.messagePath(area, queueID))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: remove %s from %s: %w", queueID, area, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: remove message: %w", err)
+	}
+	if err := os.Remove(s.statePath(area, queueID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: remove state: %w", err)
+	}
+	if err := s.submit(context.Background(), &syncRequest{areas: []Area{area}}); err != nil {
+		return wrapError("remove "+queueID, err)
+	}
+	return nil
+}
+
+// Move moves a message and its state from one area to another durably.
+func (s *Spool) Move(queueID string, from, to Area) error {
+	for _, a := range []Area{from, to} {
+		if err := checkArea(a); err != nil {
+			return err
+		}
+	}
+	if err := checkQueueID(queueID); err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("spool: move %s: source and destination are both %s", queueID, from)
+	}
+
+	// The message moves first and defines the area. A crash before the
+	// state follows leaves the state in the old area, and Open moves it
+	// next to its message.
+	err := renameNoReplace(s.messagePath(from, queueID), s.messagePath(to, queueID))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: move %s from %s: %w", queueID, from, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: move message: %w", err)
+	}
+	err = os.Rename(s.statePath(from, queueID), s.statePath(to, queueID))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: move state: %w", err)
+	}
+	if err := s.submit(context.Background(), &syncRequest{areas: []Area{to, from}}); err != nil {
+		return wrapError("move "+queueID, err)
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+// Package spool owns the durable store of accepted messages: one file per
+// message with its envelope, a small state file per message for delivery
+// progress, and the queue and quarantine areas. When Commit returns nil the
+// message survives a crash or power loss; a message whose Commit did not
+// return nil is removed when the spool is opened again and so is never
+// delivered. The spool never delivers, schedules or bounces anything: that is
+// the queue's work.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// Area is a directory of committed messages.
+type Area string
+
+const (
+	// AreaQueue holds messages waiting for delivery.
+	AreaQueue Area = "queue"
+	// AreaQuarantine holds messages that a plugin held for review.
+	AreaQuarantine Area = "quarantine"
+)
+
+var areas = []Area{AreaQueue, AreaQuarantine}
+
+func (a Area) valid() bool { return a == AreaQueue || a == AreaQuarantine }
+
+const (
+	tmpDirName    = "tmp"
+	lockFileName  = "lock"
+	messageSuffix = ".msg"
+	stateSuffix   = ".state"
+)
+
+// noSpaceError matches syscall.ENOSPC in errors.Is, so that callers that
+// only know the standard library (smtpd answers 452 4.3.1) recognise it.
+type noSpaceError struct{}
+
+func (noSpaceError) Error() string {
+	return "no space left for the spool: free space on its file system or raise the quota"
+}
+
+func (noSpaceError) Is(target error) bool { return target == syscall.ENOSPC }
+
+// ErrNoSpace is wrapped by every error that a full file system (ENOSPC) or
+// an exhausted quota (EDQUOT) caused. errors.Is(err, syscall.ENOSPC) is true
+// for it as well.
+var ErrNoSpace error = noSpaceError{}
+
+// ErrNotFound is wrapped when a queue id is not in the requested area.
+var ErrNotFound = errors.New("message not found in spool")
+
+// ErrClosed is returned by operations on a closed spool.
+var ErrClosed = errors.New("spool is closed")
+
+// Spool is a spool directory opened by one process. Its methods are safe for
+// concurrent use.
+type Spool struct {
+	dir  string
+	log  *slog.Logger
+	root *os.File // the spool directory, the handle that syncfs needs
+	lock *os.File // holds an exclusive flock while the spool is open
+	dirs map[Area]*os.File
+	mode syncMode
+
+	requests chan *syncRequest
+	closing  chan struct{}
+	stopped  chan struct{}
+	close    sync.Once
+}
+
+// Open opens or creates the spool in dir and recovers it: it removes
+// temporary files and every message file that is incomplete or corrupt
+// (its Commit never returned nil), and finishes moves between areas that a
+// crash interrupted. Only one process may have a spool open; a second Open
+// of the same directory fails.
+func Open(dir string, log *slog.Logger) (*Spool, error) {
+	for _, sub := range []string{"", tmpDirName, string(AreaQueue), string(AreaQuarantine)} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
+			return nil, wrapError("create spool directory", err)
+		}
+	}
+
+	s := &Spool{
+		dir:      dir,
+		log:      log,
+		dirs:     make(map[Area]*os.File),
+		requests: make(chan *syncRequest, 1024),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeFiles()
+		}
+	}()
+
+	var err error
+	if s.root, err = os.Open(dir); err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	if s.lock, err = lockDir(filepath.Join(dir, lockFileName)); err != nil {
+		return nil, err
+	}
+	for _, a := range areas {
+		if s.dirs[a], err = os.Open(filepath.Join(dir, string(a))); err != nil {
+			return nil, fmt.Errorf("spool: open area: %w", err)
+		}
+	}
+
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+
+	go s.runCommitter()
+	ok = true
+	return s, nil
+}
+
+// Close stops the committer and releases the directory. Commits waiting for
+// a sync that has not started fail with ErrClosed.
+func (s *Spool) Close() error {
+	s.close.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		s.closeFiles()
+	})
+	return nil
+}
+
+func (s *Spool) closeFiles() {
+	for _, f := range s.dirs {
+		f.Close()
+	}
+	if s.root != nil {
+		s.root.Close()
+	}
+	if s.lock != nil {
+		// Closing the descriptor releases the flock.
+		s.lock.Close()
+	}
+}
+
+func (s *Spool) messagePath(area Area, id string) string {
+	return filepath.Join(s.dir, string(area), id+messageSuffix)
+}
+
+func (s *Spool) statePath(area Area, id string) string {
+	return filepath.Join(s.dir, string(area), id+stateSuffix)
+}
+
+func (s *Spool) tmpDir() string { return filepath.Join(s.dir, tmpDirName) }
+
+func checkArea(area Area) error {
+	if !area.valid() {
+		return fmt.Errorf("spool: invalid area %q: use %q or %q", area, AreaQueue, AreaQuarantine)
+	}
+	return nil
+}
+
+func checkQueueID(id string) error {
+	if !validQueueID(id) {
+		return fmt.Errorf("spool: invalid queue id %q: use 1 to %d characters from [0-9A-Za-z]",
+			id, maxQueueIDLength)
+	}
+	return nil
+}
+
+// isNoSpace reports whether err says the file system is full or the quota
+// is exhausted.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// wrapError prefixes err with the failed operation, and adds ErrNoSpace for a
+// full file system or quota.
+func wrapError(op string, err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("spool: %s: %w: %w", op, ErrNoSpace, err)
+	}
+	return fmt.Errorf("spool: %s: %w", op, err)
+}

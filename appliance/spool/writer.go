@@ -1,0 +1,226 @@
+package spool
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/lambgate/lambgate/appliance/envelope"
+)
+
+// writeBufferSize batches the SMTP server's line-sized writes into fewer
+// system calls.
+const writeBufferSize = 64 << 10
+
+// Writer streams one message into the spool. It is not safe for concurrent
+// use. Every Writer ends with Commit or Abort; until then its bytes live in
+// the spool's tmp directory, which Open empties.
+type Writer struct {
+	spool    *Spool
+	env      *envelope.Envelope
+	file     *os.File
+	tmpPath  string
+	buf      *bufio.Writer
+	checksum hash.Hash32
+	size     int64
+
+	// err is the first failure; every later call returns it.
+	err  error
+	done bool
+}
+
+var errWriterDone = errors.New("spool: writer already committed or aborted")
+
+// Create starts a message for env. It sets env.QueueID to a new id when it
+// is empty. Commit stores env as it is at that moment, so callers may still
+// change recipients, tags and Prepend until then.
+func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
+	if env.QueueID == "" {
+		env.QueueID = NewQueueID()
+	} else if err := checkQueueID(env.QueueID); err != nil {
+		return nil, err
+	}
+
+	path := filepath.Join(s.tmpDir(), env.QueueID)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, wrapError("create message "+env.QueueID, err)
+	}
+
+	w := &Writer{
+		spool:    s,
+		env:      env,
+		file:     f,
+		tmpPath:  path,
+		buf:      bufio.NewWriterSize(f, writeBufferSize),
+		checksum: crc32.New(castagnoli),
+	}
+	if err := w.writeRaw([]byte(headerMagic)); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Write appends message bytes. A full file system fails with an error
+// wrapping ErrNoSpace and removes the partial message.
+func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.writeRaw(p); err != nil {
+		return 0, err
+	}
+	w.size += int64(len(p))
+	return len(p), nil
+}
+
+func (w *Writer) writeRaw(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return errWriterDone
+	}
+	if _, err := w.buf.Write(p); err != nil {
+		return w.fail("write message "+w.env.QueueID, err)
+	}
+	w.checksum.Write(p)
+	return nil
+}
+
+// fail records the first error and removes the temporary file, so that a
+// failed message leaves nothing behind.
+func (w *Writer) fail(op string, err error) error {
+	w.err = wrapError(op, err)
+	w.discard()
+	return w.err
+}
+
+func (w *Writer) discard() {
+	if w.file != nil {
+		w.file.Close()
+		w.file = nil
+	}
+	if err := os.Remove(w.tmpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		w.spool.log.Error("removing temporary message failed",
+			"queue_id", w.env.QueueID, "reason", err.Error())
+	}
+}
+
+// ReadAt reads message bytes written so far, so that filters can scan the
+// message before it is committed.
+func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.file == nil {
+		return 0, errWriterDone
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("spool: negative offset %d", off)
+	}
+	if err := w.buf.Flush(); err != nil {
+		return 0, w.fail("write message "+w.env.QueueID, err)
+	}
+	if off >= w.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if rest := w.size - off; int64(want) > rest {
+		p = p[:rest]
+	}
+	n, err := w.file.ReadAt(p, headerSize+off)
+	if err == nil && n < want {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Size returns the number of message bytes written.
+func (w *Writer) Size() int64 { return w.size }
+
+// Commit stores the envelope, makes the message durable in area and returns
+// nil only once its data and directory entry are on stable storage. It sets
+// env.Size. Concurrent commits share one sync. When ctx ends before the
+// committer took the message, Commit removes it and returns ctx.Err(). On
+// every error the message is gone and must be rejected or retried.
+func (w *Writer) Commit(ctx context.Context, area Area) error {
+	if err := checkArea(area); err != nil {
+		w.Abort()
+		return err
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return errWriterDone
+	}
+	if err := ctx.Err(); err != nil {
+		w.Abort()
+		return err
+	}
+
+	id := w.env.QueueID
+	w.env.Size = w.size
+	envJSON, err := json.Marshal(w.env)
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("spool: encode envelope of %s: %w", id, err)
+	}
+	if len(envJSON) > maxEnvelopeSize {
+		w.Abort()
+		return fmt.Errorf("spool: envelope of %s has %d bytes, more than the limit of %d: reduce the recipients",
+			id, len(envJSON), maxEnvelopeSize)
+	}
+	if err := w.writeRaw(envJSON); err != nil {
+		return err
+	}
+	t := trailer{bodySize: w.size, envelopeSize: uint32(len(envJSON)), checksum: w.checksum.Sum32()}
+	if _, err := w.buf.Write(t.appendTo(nil)); err != nil {
+		return w.fail("write message "+id, err)
+	}
+	if err := w.buf.Flush(); err != nil {
+		return w.fail("write message "+id, err)
+	}
+	if w.spool.mode == syncEachFile {
+		if err := w.file.Sync(); err != nil {
+			return w.fail("sync message "+id, err)
+		}
+	}
+	if err := w.file.Close(); err != nil {
+		w.file = nil
+		return w.fail("close message "+id, err)
+	}
+	w.file = nil
+
+	dst := w.spool.messagePath(area, id)
+	err = w.spool.submit(ctx, &syncRequest{
+		apply: func() error { return renameNoReplace(w.tmpPath, dst) },
+		undo:  func() { os.Remove(dst) },
+		areas: []Area{area},
+	})
+	if err != nil {
+		w.err = wrapError("commit message "+id, err)
+		w.discard()
+		return w.err
+	}
+	w.done = true
+	return nil
+}
+
+// Abort discards the message. It is safe to call after Commit, which makes
+// it a no-op, so callers may defer it.
+func (w *Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	if w.err == nil {
+		w.discard()
+	}
+	return nil
+}
