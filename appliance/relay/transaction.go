@@ -1,0 +1,252 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lambgate/lambgate/appliance/envelope"
+)
+
+// transaction is one MAIL, RCPT..., DATA exchange on a connection.
+type transaction struct {
+	c       *conn
+	env     *envelope.Envelope
+	pending []*envelope.Recipient
+	body    envelope.Body
+
+	mail  string   // the MAIL command line
+	rcpts []string // one RCPT command line per pending recipient
+
+	// healthy is false once the session is out of step or closing, so the
+	// connection must not be reused.
+	healthy bool
+}
+
+// mailCommand builds the MAIL command with the parameters that the envelope
+// asks for and the server offers.
+func mailCommand(c *conn, env *envelope.Envelope, size int64) string {
+	var b strings.Builder
+	b.WriteString("MAIL FROM:<")
+	b.WriteString(env.From)
+	b.WriteString(">")
+
+	if c.has("SIZE") {
+		b.WriteString(" SIZE=")
+		b.WriteString(strconv.FormatInt(size, 10))
+	}
+	if envelopeIs8Bit(env) && c.has("8BITMIME") {
+		b.WriteString(" BODY=8BITMIME")
+	}
+	if env.SMTPUTF8 {
+		b.WriteString(" SMTPUTF8")
+	}
+	if c.has("DSN") {
+		if env.DSNReturn != "" {
+			b.WriteString(" RET=")
+			b.WriteString(strings.ToUpper(env.DSNReturn))
+		}
+		if env.EnvID != "" {
+			b.WriteString(" ENVID=")
+			b.WriteString(xtext(env.EnvID))
+		}
+	}
+	return b.String()
+}
+
+// rcptCommand builds the RCPT command of r, with the RFC 3461 parameters
+// when the server offers DSN.
+func rcptCommand(c *conn, r *envelope.Recipient) string {
+	var b strings.Builder
+	b.WriteString("RCPT TO:<")
+	b.WriteString(r.Address)
+	b.WriteString(">")
+
+	if c.has("DSN") {
+		if len(r.Notify) > 0 {
+			b.WriteString(" NOTIFY=")
+			b.WriteString(strings.ToUpper(strings.Join(r.Notify, ",")))
+		}
+		if r.ORCPT != "" {
+			b.WriteString(" ORCPT=")
+			b.WriteString(orcptParam(r.ORCPT))
+		}
+	}
+	return b.String()
+}
+
+// orcptParam encodes an original recipient for ORCPT=. The envelope keeps it
+// decoded, as "addr-type;address" or as a bare address, which is taken to be
+// rfc822.
+func orcptParam(orcpt string) string {
+	addrType, addr, ok := strings.Cut(orcpt, ";")
+	if !ok || addrType == "" || strings.ContainsAny(addrType, "@<> ") {
+		addrType, addr = "rfc822", orcpt
+	}
+	return addrType + ";" + xtext(addr)
+}
+
+// xtext encodes s as RFC 3461 section 4 xtext: "+", "=", controls, space
+// and non-ASCII bytes become "+XX".
+func xtext(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			b.WriteByte('+')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// unsafeAddress reports whether an address would break the command line it
+// is sent in.
+func unsafeAddress(addr string) bool {
+	return strings.ContainsAny(addr, "\r\n<>")
+}
+
+// run sends the transaction, pipelined when the server offers PIPELINING
+// (RFC 2920) and in lock-step otherwise, and returns the reply to MAIL, one
+// reply per RCPT, and the final reply for the accepted recipients.
+func (t *transaction) run(ctx context.Context) (mail Reply, rcpts []Reply, final Reply, err error) {
+	t.healthy = false
+	if t.c.has("PIPELINING") {
+		mail, rcpts, final, err = t.runPipelined(ctx)
+	} else {
+		mail, rcpts, final, err = t.runLockStep(ctx)
+	}
+	if err == nil {
+		// 421 means the server is closing the session.
+		t.healthy = mail.Code != 421 && final.Code != 421
+		for _, r := range rcpts {
+			if r.Code == 421 {
+				t.healthy = false
+			}
+		}
+	}
+	return mail, rcpts, final, err
+}
+
+// runPipelined writes MAIL, every RCPT and DATA in one flush and then reads
+// the replies in order. RFC 2920 section 3.1 lets DATA end a batch.
+func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, error) {
+	c := t.c
+	c.bw.WriteString(t.mail)
+	c.bw.WriteString("\r\n")
+	for _, line := range t.rcpts {
+		c.bw.WriteString(line)
+		c.bw.WriteString("\r\n")
+	}
+	c.bw.WriteString("DATA\r\n")
+	if err := c.bw.Flush(); err != nil {
+		return Reply{}, nil, Reply{}, c.ioError(ctx, "sending MAIL, RCPT and DATA", err)
+	}
+
+	mail, err := c.reply(ctx, "MAIL")
+	if err != nil {
+		return mail, nil, Reply{}, err
+	}
+	rcpts := make([]Reply, len(t.rcpts))
+	accepted := 0
+	for i := range t.rcpts {
+		if rcpts[i], err = c.reply(ctx, "RCPT"); err != nil {
+			return mail, nil, Reply{}, err
+		}
+		if mail.Code/100 == 2 && rcpts[i].Code/100 == 2 {
+			accepted++
+		}
+	}
+
+	data, err := c.withTimeout(dataInitTimeout, func() (Reply, error) { return c.reply(ctx, "DATA") })
+	if err != nil {
+		return mail, rcpts, data, err
+	}
+	if data.Code != 354 {
+		return mail, rcpts, data, nil
+	}
+	if accepted == 0 {
+		// The server took DATA although nothing was accepted: RFC 2920
+		// section 3.1 has the client end the data at once.
+		final, err := t.sendData(ctx, "", nil, 0)
+		return mail, rcpts, final, err
+	}
+	final, err := t.sendData(ctx, t.env.Prepend, t.body, t.body.Size())
+	return mail, rcpts, final, err
+}
+
+// runLockStep sends each command and waits for its reply before the next,
+// stopping early when MAIL or every RCPT is rejected.
+func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, error) {
+	c := t.c
+	mail, err := c.cmd(ctx, t.mail)
+	if err != nil || mail.Code/100 != 2 {
+		return mail, nil, Reply{}, err
+	}
+
+	rcpts := make([]Reply, len(t.rcpts))
+	accepted := 0
+	for i, line := range t.rcpts {
+		if rcpts[i], err = c.cmd(ctx, line); err != nil {
+			return mail, nil, Reply{}, err
+		}
+		if rcpts[i].Code/100 == 2 {
+			accepted++
+		}
+	}
+	if accepted == 0 {
+		return mail, rcpts, Reply{}, nil
+	}
+
+	data, err := c.withTimeout(dataInitTimeout, func() (Reply, error) { return c.cmd(ctx, "DATA") })
+	if err != nil || data.Code != 354 {
+		return mail, rcpts, data, err
+	}
+	final, err := t.sendData(ctx, t.env.Prepend, t.body, t.body.Size())
+	return mail, rcpts, final, err
+}
+
+// sendData writes the message after a 354 reply and reads the final reply.
+func (t *transaction) sendData(ctx context.Context, prepend string, body envelope.Body, size int64) (Reply, error) {
+	c := t.c
+
+	_, err := c.withTimeout(dataBlockTimeout, func() (Reply, error) {
+		if body == nil {
+			_, err := c.bw.WriteString(".\r\n")
+			if err == nil {
+				err = c.bw.Flush()
+			}
+			return Reply{}, err
+		}
+		err := writeMessage(c.bw, prepend, body, size)
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		return Reply{}, err
+	})
+	if err != nil {
+		return Reply{}, c.ioError(ctx, "sending message data", err)
+	}
+
+	return c.withTimeout(dataTermTimeout, func() (Reply, error) { return c.reply(ctx, "end of data") })
+}
+
+// withTimeout runs step with the connection timeout lowered to limit when
+// limit is shorter.
+func (c *conn) withTimeout(limit time.Duration, step func() (Reply, error)) (Reply, error) {
+	saved := c.timeout
+	c.timeout = min(saved, limit)
+	defer func() { c.timeout = saved }()
+	return step()
+}
+
+// fmtCommandErr is used for commands the relay refuses to build.
+func fmtCommandErr(addr string) string {
+	return fmt.Sprintf("address %q contains CR, LF or angle brackets", addr)
+}
