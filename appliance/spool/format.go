@@ -17,8 +17,10 @@ import (
 //	header   "LGSPOOL1" (8 bytes)
 //	body     the message bytes, exactly as delivery sends them after Prepend
 //	envelope JSON of envelope.Envelope as it was at Commit
-//	trailer  body size (uint64), envelope size (uint32), CRC-32C of header,
-//	         body and envelope (uint32), "LGE1" (4 bytes); big endian
+//	trailer  body size (uint64), envelope size (uint32),
+//	         CRC-32C of header, body and envelope (uint32), "LGE1"
+//
+// Integers are big endian.
 //
 // The body comes first so that it streams to disk while the SMTP client
 // sends it, and the envelope, which filters may still change, is written at

@@ -20,7 +20,7 @@ const (
 )
 
 // lastIDMicros makes ids of one process strictly increasing even when the
-// clock stands still or steps back.
+// clock does not advance or steps back.
 var lastIDMicros struct {
 	sync.Mutex
 	value int64
@@ -28,9 +28,9 @@ var lastIDMicros struct {
 
 // NewQueueID returns a new queue id of 16 characters from [0-9A-Za-z]. The
 // first 10 encode the microseconds since the Unix epoch, so ids sort by
-// creation time; the last 6 are random, so that ids stay unique across
-// restarts even when the clock was set back in between (an appliance without
-// a battery-backed clock boots with a wrong time until NTP answers).
+// creation time. The last 6 are random, so ids stay unique across restarts
+// even when the clock was set back in between. An appliance without a
+// battery-backed clock boots with a wrong time until NTP replies.
 func NewQueueID() string {
 	now := time.Now().UnixMicro()
 

@@ -177,8 +177,8 @@ func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
 	tmpPath := tmp.Name()
 	_, err = tmp.Write(data)
 	if err == nil {
-		// Synced in both modes: a rename that replaced the previous state
-		// with unsynced bytes could lose a state that was already durable.
+		// Synced before the rename, because a rename that replaced the
+		// previous state with unsynced bytes could lose a durable state.
 		err = tmp.Sync()
 	}
 	if closeErr := tmp.Close(); err == nil {
@@ -192,7 +192,6 @@ func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
 	dst := s.statePath(area, id)
 	err = s.submit(context.Background(), &syncRequest{
 		apply: func() error { return os.Rename(tmpPath, dst) },
-		areas: []Area{area},
 	})
 	if err != nil {
 		os.Remove(tmpPath)
@@ -223,7 +222,7 @@ func (s *Spool) Remove(area Area, queueID string) error {
 	if err := os.Remove(s.statePath(area, queueID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: remove state: %w", err)
 	}
-	if err := s.submit(context.Background(), &syncRequest{areas: []Area{area}}); err != nil {
+	if err := s.submit(context.Background(), &syncRequest{}); err != nil {
 		return wrapError("remove "+queueID, err)
 	}
 	return nil
@@ -257,7 +256,7 @@ func (s *Spool) Move(queueID string, from, to Area) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: move state: %w", err)
 	}
-	if err := s.submit(context.Background(), &syncRequest{areas: []Area{to, from}}); err != nil {
+	if err := s.submit(context.Background(), &syncRequest{}); err != nil {
 		return wrapError("move "+queueID, err)
 	}
 	return nil

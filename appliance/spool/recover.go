@@ -73,8 +73,8 @@ func (s *Spool) verifyArea(area Area) (map[string]bool, error) {
 			return nil, fmt.Errorf("spool: verify %s in %s: %w", id, area, err)
 		}
 
-		// Only a message whose Commit never returned can be torn, since
-		// Commit returns after the sync, so nobody was told it was accepted.
+		// Only a message whose Commit never returned can be torn, because
+		// Commit returns after the sync. No client got a 250 for it.
 		s.log.Warn("removed incomplete message", "queue_id", id, "reason", err.Error())
 		if err := os.Remove(s.messagePath(area, id)); err != nil {
 			return nil, fmt.Errorf("spool: remove incomplete message: %w", err)

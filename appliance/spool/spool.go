@@ -1,10 +1,9 @@
 // Package spool owns the durable store of accepted messages: one file per
 // message with its envelope, a small state file per message for delivery
 // progress, and the queue and quarantine areas. When Commit returns nil the
-// message survives a crash or power loss; a message whose Commit did not
-// return nil is removed when the spool is opened again and so is never
-// delivered. The spool never delivers, schedules or bounces anything: that is
-// the queue's work.
+// message and its envelope survive a crash or power loss. The spool never
+// delivers, schedules or bounces anything: that is the queue's work. It runs
+// on Linux only, because group commit relies on syncfs and renameat2.
 package spool
 
 import (
@@ -39,7 +38,7 @@ const (
 )
 
 // noSpaceError matches syscall.ENOSPC in errors.Is, so that callers that
-// only know the standard library (smtpd answers 452 4.3.1) recognise it.
+// only check the standard errno (smtpd replies 452 4.3.1) recognise it.
 type noSpaceError struct{}
 
 func (noSpaceError) Error() string {
@@ -67,7 +66,6 @@ type Spool struct {
 	root *os.File // the spool directory, the handle that syncfs needs
 	lock *os.File // holds an exclusive flock while the spool is open
 	dirs map[Area]*os.File
-	mode syncMode
 
 	requests chan *syncRequest
 	closing  chan struct{}
@@ -75,11 +73,15 @@ type Spool struct {
 	close    sync.Once
 }
 
-// Open opens or creates the spool in dir and recovers it: it removes
-// temporary files and every message file that is incomplete or corrupt
-// (its Commit never returned nil), and finishes moves between areas that a
-// crash interrupted. Only one process may have a spool open; a second Open
-// of the same directory fails.
+// Open opens or creates the spool in dir and recovers it. It removes
+// temporary files and every message file that is incomplete or corrupt,
+// which only a crash before its Commit returned can leave, and it finishes
+// moves between areas that a crash interrupted. A message that was already
+// complete on disk when the crash came is kept even if its Commit had not
+// returned yet. Its client saw no reply and sends it again, so the
+// recipient may get it twice: SMTP prefers that duplicate to a loss.
+// Only one process may have a spool open, so a second Open of the same
+// directory fails.
 func Open(dir string, log *slog.Logger) (*Spool, error) {
 	for _, sub := range []string{"", tmpDirName, string(AreaQueue), string(AreaQuarantine)} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
@@ -173,7 +175,7 @@ func checkQueueID(id string) error {
 	return nil
 }
 
-// isNoSpace reports whether err says the file system is full or the quota
+// isNoSpace reports whether err means the file system is full or the quota
 // is exhausted.
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)

