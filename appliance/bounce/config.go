@@ -38,6 +38,11 @@ type Config struct {
 	Resolver string
 	// MXPort is the TCP port DSNs are sent to, 25 on the internet.
 	MXPort int
+	// AllowInternalMX lets DSNs go to MX addresses in loopback, private
+	// (RFC 1918, RFC 4193), link-local and unspecified ranges. It is off
+	// on the appliance, so that a sender domain cannot point DSNs at hosts
+	// inside the network; tests on loopback turn it on.
+	AllowInternalMX bool
 	// RequireSPFPass sends a DSN only when the original sender's SPF result
 	// for the connecting client was "pass".
 	RequireSPFPass bool
