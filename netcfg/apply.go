@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -65,7 +66,8 @@ func Configure(h Handle, ifaces []settings.Interface, resolvConf string, log *sl
 // nothing. Each change is logged and returned, also when a later step fails.
 // The steps run in this order because each depends on the one before:
 // links up, addresses (stale ones first, since deleting a primary address
-// can take its secondaries with it), routes, rules, resolv.conf.
+// can take its secondaries with it), the wait for IPv6 duplicate address
+// detection, routes, rules, resolv.conf.
 func Apply(h Handle, p *Plan, log *slog.Logger) ([]Change, error) {
 	a := applier{h: h, log: log}
 	for _, lp := range p.Links {
@@ -73,7 +75,11 @@ func Apply(h Handle, p *Plan, log *slog.Logger) ([]Change, error) {
 			return a.changes, err
 		}
 	}
-	if err := a.routes(p.Routes); err != nil {
+	tentative, err := a.waitDAD(p.Links)
+	if err != nil {
+		return a.changes, err
+	}
+	if err := a.routes(p.Routes, tentative); err != nil {
 		return a.changes, err
 	}
 	if err := a.rules(p.Rules); err != nil {
@@ -81,6 +87,16 @@ func Apply(h Handle, p *Plan, log *slog.Logger) ([]Change, error) {
 	}
 	if err := a.resolvConf(p.ResolvConf, p.Nameservers); err != nil {
 		return a.changes, err
+	}
+	if len(tentative) > 0 {
+		var waiting []string
+		for addr, link := range tentative {
+			waiting = append(waiting, addr.String()+" on "+link)
+		}
+		slices.Sort(waiting)
+		return a.changes, fmt.Errorf("netcfg: IPv6 duplicate address detection still running after %s for %s, "+
+			"so routes from these addresses are not added yet: apply again once the links have carrier",
+			dadTimeout, strings.Join(waiting, ", "))
 	}
 	return a.changes, nil
 }
@@ -165,7 +181,9 @@ func (a *applier) addrs(link netlink.Link) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (a *applier) routes(want []RoutePlan) error {
+// routes deletes the stale routes netcfg owns and adds the missing ones,
+// except those whose source address is in tentative.
+func (a *applier) routes(want []RoutePlan, tentative map[netip.Addr]string) error {
 	filter := &netlink.Route{Protocol: RouteProtocol, Table: unix.RT_TABLE_UNSPEC}
 	list, err := dump(func() ([]netlink.Route, error) {
 		return a.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
@@ -194,6 +212,10 @@ func (a *applier) routes(want []RoutePlan) error {
 	}
 	for _, rp := range want {
 		if containsRoute(have, rp) {
+			continue
+		}
+		if _, ok := tentative[rp.Src]; ok {
+			a.log.Warn("route skipped: source address tentative", "link", rp.Link, "route", rp.String())
 			continue
 		}
 		link, err := a.h.LinkByName(rp.Link)

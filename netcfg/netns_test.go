@@ -592,3 +592,43 @@ func TestStatusReportsLinkAndCounters(t *testing.T) {
 
 // defaultWait bounds waits for packets that a test has already caused.
 const defaultWait = 10 * time.Second
+
+func TestApplyIPv6BounceAddress(t *testing.T) {
+	n := newNetwork(t, false)
+	n.internet.AddAddr("eth0", "2001:db8:1::1/64")
+	ifaces := twoInterfaces()
+	ifaces[0].Addresses = []string{"2001:db8:1::10/64", "2001:db8:1::20/64", "192.0.2.10/24"}
+	ifaces[0].BounceAddress = "2001:db8:1::20"
+	ifaces[0].Gateway = "2001:db8:1::1"
+	n.configure(t, ifaces)
+	h := n.appliance.Netlink()
+
+	rules, err := h.RuleList(netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rules {
+		if r.Priority == netcfg.BounceRulePriority {
+			got = append(got, fmt.Sprintf("from %s lookup %d", r.Src, r.Table))
+		}
+	}
+	assertEqual(t, "IPv6 bounce rules", got, []string{"from 2001:db8:1::20/128 lookup 200"})
+
+	list, err := h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: 200}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range list {
+		got = append(got, fmt.Sprintf("%s via %s src %s", r.Dst, r.Gw, r.Src))
+	}
+	slices.Sort(got)
+	assertEqual(t, "IPv6 bounce table", got, []string{
+		"2001:db8:1::/64 via <nil> src 2001:db8:1::20",
+		"::/0 via 2001:db8:1::1 src 2001:db8:1::20",
+	})
+	if changes := n.configure(t, ifaces); len(changes) != 0 {
+		t.Errorf("second apply changed %v", changes)
+	}
+}

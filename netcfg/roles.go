@@ -68,6 +68,9 @@ func roleAddr(h Handle, ifaces []settings.Interface, role string) (RoleAddr, err
 				return RoleAddr{Role: role, Addr: want, Device: i.Name}, nil
 			}
 		}
+		if unusable := unusableReason(list, want); unusable != "" {
+			return RoleAddr{}, fmt.Errorf("address %s on %s %s", want, i.Name, unusable)
+		}
 		return RoleAddr{}, fmt.Errorf("address %s not present on %s", want, i.Name)
 	}
 
@@ -80,6 +83,22 @@ func roleAddr(h Handle, ifaces []settings.Interface, role string) (RoleAddr, err
 		}
 	}
 	return RoleAddr{}, fmt.Errorf("no address on %s yet: the DHCP client has no lease", i.Name)
+}
+
+// unusableReason explains why want is on the link but cannot be bound, or
+// returns "" when it is not on the link at all.
+func unusableReason(list []netlink.Addr, want netip.Addr) string {
+	for _, a := range list {
+		p, ok := prefixOf(a.IPNet)
+		if !ok || p.Addr() != want {
+			continue
+		}
+		if a.Flags&unix.IFA_F_DADFAILED != 0 {
+			return "failed IPv6 duplicate address detection: another host on the link uses it"
+		}
+		return "is still in IPv6 duplicate address detection: retry in a few seconds"
+	}
+	return ""
 }
 
 // usableAddrs drops addresses a socket cannot bind to yet or ever: IPv6
