@@ -16,7 +16,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 )
 
-// Op is what a Change does.
+// Op is the kind of modification a Change made.
 type Op string
 
 const (
@@ -30,9 +30,9 @@ type Change struct {
 	// Link is the device name, empty for rules and resolv.conf.
 	Link string
 	Op   Op
-	// Object is what changed, in the words of iproute2: "link up",
-	// "mtu 1400", "address 192.0.2.10/24", "route default via ...",
-	// "rule from ...", "resolv.conf /tmp/resolv.conf".
+	// Object names the changed object in iproute2's terms, such as
+	// "link up", "mtu 1400", "address 192.0.2.10/24", "route default
+	// via ...", "rule from ..." or "resolv.conf /tmp/resolv.conf".
 	Object string
 }
 

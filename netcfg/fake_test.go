@@ -10,8 +10,8 @@ import (
 )
 
 // fakeHandle is an in-memory netcfg.Handle for tests without root. It keys
-// addresses, routes and rules the way the kernel does, enough for the diff
-// logic, and knows nothing of primary addresses or DAD.
+// addresses, routes and rules the way the kernel does, which is enough for
+// the diff logic. It does not model primary addresses or DAD.
 type fakeHandle struct {
 	links  []netlink.Link
 	addrs  map[int][]netlink.Addr

@@ -1,8 +1,8 @@
-// Package netcfg owns the appliance's network interfaces: it brings the
-// links of the interface settings up, applies their addresses, routes and
-// DNS servers, and installs the policy routing of the bounce role, so that
-// bounces leave from their own address through their own gateway. It also
-// reports, for each role, the address the gateway must bind to, and the
+// Package netcfg owns the appliance's network interfaces. It brings the
+// links of the interface settings up and applies their addresses, routes
+// and DNS servers. It installs the policy routing of the bounce role, so
+// that bounces leave from their own address through their own gateway. It
+// also returns the address the gateway must bind to for each role, and the
 // status of each role's interface for the web setup.
 //
 // It never opens sockets, never runs a DHCP client and never touches a link,

@@ -2,6 +2,7 @@ package netcfg_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -413,14 +414,7 @@ const target = "203.0.113.80"
 // peer's label and the client address it saw.
 func serveWhoAmI(t *testing.T, ns *netns.NS, label string) {
 	ns.AddAddr("lo", target+"/32")
-	var ln net.Listener
-	if err := ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp", target+":25")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := ns.Listen("tcp", target+":25")
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -438,25 +432,16 @@ func serveWhoAmI(t *testing.T, ns *netns.NS, label string) {
 // address it saw.
 func dialFrom(t *testing.T, appliance *netns.NS, src string) string {
 	t.Helper()
-	var reply string
-	err := appliance.Do(func() error {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		c, err := d.Dial("tcp", target+":25")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil && err != io.EOF {
-			return err
-		}
-		reply = strings.TrimSpace(line)
-		return nil
-	})
+	c, err := appliance.Dial(context.Background(), "tcp", src, target+":25")
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", target, src, err)
 	}
-	return reply
+	defer c.Close()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil && err != io.EOF {
+		t.Fatalf("read reply of %s to %s: %v", target, src, err)
+	}
+	return strings.TrimSpace(line)
 }
 
 func TestBounceTrafficLeavesViaBounceGateway(t *testing.T) {

@@ -22,7 +22,7 @@ type RoleAddr struct {
 // bind to, checked against the live state of the machine. A static role's
 // address must be present on its device; a DHCP interface gives its first
 // usable address, IPv4 before IPv6. A role without a usable address is an
-// error naming the role, and the role is missing from the map: there is no
+// error naming the role, and the role is missing from the map. There is no
 // fallback to another address, because a bounce must never leave from the
 // address of the organisation's real mail. With no interface settings the
 // map is empty, and the gateway binds to the addresses of its listen

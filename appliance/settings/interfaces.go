@@ -43,9 +43,9 @@ type Interface struct {
 	// mail. Alone on an interface, bounce uses the first address.
 	BounceAddress string `toml:"bounce_address"`
 	// Gateway is the next hop of this interface. On the inbound role's
-	// interface it becomes the default route of the main table; on the
-	// bounce role's interface it is the default route of the bounce table;
-	// elsewhere it is used only for Routes.
+	// interface it becomes the default route of the main table. On the
+	// bounce role's interface it is the default route of the bounce table.
+	// On other interfaces it is used only for Routes.
 	Gateway string `toml:"gateway"`
 	// Routes are extra destination prefixes reached through Gateway, such
 	// as internal networks behind a router on the lan side.
@@ -73,7 +73,7 @@ func (i *Interface) Table() int {
 	return i.BounceTable
 }
 
-// Prefixes parses Addresses; validation has checked them, so a parse error
+// Prefixes parses Addresses. Validation has checked them, so a parse error
 // only happens on settings that skipped Validate.
 func (i *Interface) Prefixes() ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(i.Addresses))
@@ -278,6 +278,9 @@ func checkBounceAddress(i *Interface, prefixes []netip.Prefix, bad func(string, 
 	if k < 0 {
 		bad("bounce_address", "%s is not one of the addresses of this interface", a)
 		return
+	}
+	if gw, err := netip.ParseAddr(i.Gateway); err == nil && gw.Is4() != a.Is4() {
+		bad("bounce_address", "%s and the gateway %s are of different IP versions", a, gw)
 	}
 	if shared && k == 0 {
 		bad("bounce_address", "%s is the first address, which %s uses: bounces need a separate address",

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -147,5 +148,49 @@ func TestCleanupDeletesNamespaceAndProcess(t *testing.T) {
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
 		t.Errorf("process %d still exists after cleanup (stat: %v)", pid, err)
+	}
+}
+
+func TestWaitTCPSeesStartedServer(t *testing.T) {
+	a, b := pair(t)
+	if err := a.WaitTCP("198.51.100.2:2525", 100*time.Millisecond); err == nil {
+		t.Fatal("WaitTCP succeeded with no server listening")
+	}
+	ln := b.Listen("tcp", "198.51.100.2:2525")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if err := a.WaitTCP("198.51.100.2:2525", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDialUsesSourceAddress(t *testing.T) {
+	a, b := pair(t)
+	a.AddAddr("va", "198.51.100.3/24")
+	ln := b.Listen("tcp", "198.51.100.2:0")
+	remote := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			remote <- err.Error()
+			return
+		}
+		remote <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	c, err := a.Dial(context.Background(), "tcp", "198.51.100.3", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := <-remote; got != "198.51.100.3" {
+		t.Errorf("server saw the connection from %s, want 198.51.100.3", got)
 	}
 }
