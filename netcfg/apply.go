@@ -68,6 +68,10 @@ func Configure(h Handle, ifaces []settings.Interface, resolvConf string, log *sl
 // links up, addresses (stale ones first, since deleting a primary address
 // can take its secondaries with it), the wait for IPv6 duplicate address
 // detection, routes, rules, resolv.conf.
+//
+// TODO: the sysctls that decide whether the kernel adds routes of its own
+// (accept_ra on IPv6 static interfaces) or drops asymmetric traffic
+// (rp_filter) are left at the kernel's values.
 func Apply(h Handle, p *Plan, log *slog.Logger) ([]Change, error) {
 	a := applier{h: h, log: log}
 	for _, lp := range p.Links {

@@ -46,6 +46,8 @@ type Interface struct {
 	// interface it becomes the default route of the main table. On the
 	// bounce role's interface it is the default route of the bounce table.
 	// On other interfaces it is used only for Routes.
+	// TODO: one gateway per interface, so a dual-stack interface gets a
+	// default route and a bounce table for one IP version only.
 	Gateway string `toml:"gateway"`
 	// Routes are extra destination prefixes reached through Gateway, such
 	// as internal networks behind a router on the lan side.
