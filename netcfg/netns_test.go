@@ -29,7 +29,7 @@ import (
 //
 //	internet peer  192.0.2.1      <-veth->  wan  192.0.2.10 (inbound), 192.0.2.20 (bounce)
 //	lan peer       198.51.100.1   <-veth->  lan  198.51.100.10 (internal, admin)
-//	bounce peer    203.0.113.1    <-veth->  bnc  203.0.113.20 (bounce alone)
+//	bounce peer    203.0.113.1    <-veth->  bnc  203.0.113.20/26 (bounce alone)
 
 // network is an appliance namespace with its links and the peers behind them.
 type network struct {
@@ -53,7 +53,7 @@ func newNetwork(t *testing.T, withBounceLink bool) *network {
 	if withBounceLink {
 		n.bounce = netns.New(t, "bnc")
 		netns.Veth(t, n.appliance, "bnc", n.bounce, "eth0")
-		n.bounce.AddAddr("eth0", "203.0.113.1/24")
+		n.bounce.AddAddr("eth0", "203.0.113.1/26")
 	}
 	return n
 }
@@ -373,17 +373,17 @@ func TestBounceAloneOnThirdInterface(t *testing.T) {
 	ifaces = append(ifaces, settings.Interface{
 		Name:        "bnc",
 		Roles:       []string{settings.RoleBounce},
-		Addresses:   []string{"203.0.113.20/24"},
+		Addresses:   []string{"203.0.113.20/26"},
 		Gateway:     "203.0.113.1",
 		BounceTable: 120,
 	})
 	n.configure(t, ifaces)
 	h := n.appliance.Netlink()
 
-	assertEqual(t, "bnc addresses", addrsOf(t, h, "bnc"), []string{"203.0.113.20/24"})
+	assertEqual(t, "bnc addresses", addrsOf(t, h, "bnc"), []string{"203.0.113.20/26"})
 	assertEqual(t, "bounce table", routesIn(t, h, 120), []string{
 		"0.0.0.0/0 via 203.0.113.1 dev bnc src 203.0.113.20",
-		"203.0.113.0/24 dev bnc src 203.0.113.20",
+		"203.0.113.0/26 dev bnc src 203.0.113.20",
 	})
 	assertEqual(t, "bounce rules", bounceRules(t, h), []string{"from 203.0.113.20/32 lookup 120"})
 	main := routesIn(t, h, unix.RT_TABLE_MAIN)
@@ -403,6 +403,18 @@ func TestBounceAloneOnThirdInterface(t *testing.T) {
 	want := netcfg.RoleAddr{Role: settings.RoleBounce, Addr: netip.MustParseAddr("203.0.113.20"), Device: "bnc"}
 	if addrs[settings.RoleBounce] != want {
 		t.Errorf("bounce role address = %+v, want %+v", addrs[settings.RoleBounce], want)
+	}
+
+	// The target is outside every subnet of the appliance, so each
+	// connection goes through a gateway: the bounce peer's for the bounce
+	// address, the internet peer's for everything else.
+	serveWhoAmI(t, n.internet, "internet")
+	serveWhoAmI(t, n.bounce, "bounce")
+	if got := dialFrom(t, n.appliance, "203.0.113.20"); got != "bounce 203.0.113.20" {
+		t.Errorf("connection from the bounce address: peer replied %q, want the bounce peer", got)
+	}
+	if got := dialFrom(t, n.appliance, "192.0.2.10"); got != "internet 192.0.2.10" {
+		t.Errorf("connection from the inbound address: peer replied %q, want the internet peer", got)
 	}
 }
 
