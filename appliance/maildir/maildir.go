@@ -27,7 +27,8 @@ import (
 // relayName is the Result.Relay value of every Maildir delivery.
 const relayName = "maildir"
 
-// file is what a delivery writes a message into; an *os.File in production.
+// file is the destination of one message copy: an *os.File, or in tests a
+// writer that fails on purpose.
 type file interface {
 	io.Writer
 	Sync() error
@@ -90,7 +91,8 @@ func createFile(path string) (file, error) {
 // Deliver writes one file per pending recipient of env, so that each
 // mailbox owner's copy is complete: "Return-Path:" and "Delivered-To:"
 // lines, then env.Prepend, then body. The files keep the CRLF line ends of
-// the spool, which Dovecot and mutt read as they are.
+// the spool rather than the LF of qmail's Maildir, so that they match the
+// spooled bytes; Dovecot reads either.
 //
 // A recipient is reported delivered only after its file is synced and
 // renamed into new/ and new/ itself is synced. A full disk (ENOSPC or

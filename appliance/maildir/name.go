@@ -31,7 +31,7 @@ func uniqueName(now time.Time, host string) string {
 	return b.String()
 }
 
-// escapeHostname replaces "/" and ":" as the Maildir specification asks,
+// escapeHostname replaces "/" and ":" as the Maildir specification requires,
 // because "/" separates paths and ":" starts a file's info part in cur/.
 func escapeHostname(host string) string {
 	host = strings.ReplaceAll(host, "/", `\057`)

@@ -68,7 +68,7 @@ func serveRawSink(c net.Conn) {
 			reply = "250 2.0.0 Ok\r\n"
 		}
 		bw.WriteString(reply)
-		// Flush once the pipelined batch is answered.
+		// Flush after replying to the whole pipelined batch.
 		if br.Buffered() == 0 {
 			if bw.Flush() != nil {
 				return

@@ -38,10 +38,12 @@ type conn struct {
 	messages  int
 	idleSince time.Time
 
-	// mu guards canceled against the context watcher, so that a deadline
-	// set after a cancellation can never undo it.
+	// mu guards canceled and watchID against the context watcher, so that
+	// a deadline set after a cancellation can never undo it, and a watcher
+	// of an earlier operation never cancels a later one.
 	mu       sync.Mutex
 	canceled bool
+	watchID  uint64
 }
 
 // dial connects to the server, reads the greeting, sends EHLO (HELO when
@@ -204,13 +206,18 @@ func (c *conn) ioError(ctx context.Context, step string, err error) error {
 func (c *conn) watch(ctx context.Context) (stop func()) {
 	c.mu.Lock()
 	c.canceled = false
+	c.watchID++
+	id := c.watchID
 	c.mu.Unlock()
 
 	after := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.watchID != id {
+			return
+		}
 		c.canceled = true
 		c.nc.SetDeadline(time.Unix(1, 0))
-		c.mu.Unlock()
 	})
 	return func() { after() }
 }

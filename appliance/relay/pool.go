@@ -16,12 +16,17 @@ type pool struct {
 	dial func(ctx context.Context, cfg Config) (*conn, error)
 
 	slots chan struct{}
-	// idle holds connections ready for reuse, each still holding its slot;
-	// its capacity equals that of slots, so putting one back never blocks.
+	// idle holds connections ready for reuse. Each of them holds a slot,
+	// so idle never has more than cap(slots) entries and a send never blocks.
 	idle chan *conn
 
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// mu orders put against close, so that no connection enters idle
+	// after close has emptied it.
+	mu     sync.Mutex
+	closed bool
 }
 
 func newPool(cfg Config, log *slog.Logger) *pool {
@@ -72,7 +77,7 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 }
 
 // reusable checks an idle connection with RSET and discards it, freeing its
-// slot, when it has been idle too long or the server no longer answers.
+// slot, when it has been idle too long or the server no longer replies.
 func (p *pool) reusable(ctx context.Context, c *conn) bool {
 	if time.Since(c.idleSince) >= p.cfg.IdleTimeout {
 		p.discard(c, true)
@@ -109,11 +114,14 @@ func (p *pool) put(c *conn, healthy bool) {
 	}
 
 	c.idleSince = time.Now()
-	select {
-	case <-p.done:
-		p.discard(c, true)
-	default:
+	p.mu.Lock()
+	if !p.closed {
 		p.idle <- c
+		c = nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		p.discard(c, true)
 	}
 }
 
@@ -131,7 +139,7 @@ func (p *pool) discard(c *conn, polite bool) {
 // reapLoop closes idle connections past IdleTimeout, so that the pool does
 // not hold server connections open between bursts of mail.
 func (p *pool) reapLoop() {
-	tick := time.NewTicker(p.cfg.IdleTimeout / 2)
+	tick := time.NewTicker(max(p.cfg.IdleTimeout/2, time.Second))
 	defer tick.Stop()
 	for {
 		select {
@@ -163,6 +171,9 @@ func (p *pool) reap(all bool) {
 // use are closed when they are put back.
 func (p *pool) close() {
 	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
 		close(p.done)
 		p.reap(true)
 	})

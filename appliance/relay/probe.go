@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// ErrProbeInconclusive is wrapped by Probe errors for a reply that tells
+// ErrProbeInconclusive is wrapped by Probe errors for a reply that shows
 // neither "exists" nor "does not exist", such as a 4xx or a policy reject.
 var ErrProbeInconclusive = errors.New("recipient probe inconclusive")
 
-// Probe asks the internal server whether rcpt exists with a callout: MAIL
+// Probe checks with the internal server whether rcpt exists, by a callout: MAIL
 // FROM:<>, RCPT TO:<rcpt> and RSET on a pooled connection, so no message is
 // sent. A 250 or 251 reply means true; a 550, 551 or 553 reply whose enhanced
 // status code (if any) is 5.1.x means false. Any other reply, and any

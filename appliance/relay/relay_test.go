@@ -165,12 +165,12 @@ func TestDeliverDotStuffsLines(t *testing.T) {
 
 func TestDeliverRejectsOneRecipient(t *testing.T) {
 	ts := startServer(t)
-	ts.OnRcpt = func(to string) error {
+	ts.SetOnRcpt(func(to string) error {
 		if to == "nobody@example.test" {
 			return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "User unknown")
 		}
 		return nil
-	}
+	})
 	r := newRelay(t, Config{Server: ts.Addr})
 
 	env := newEnvelope("s@example.org", "a@example.test", "nobody@example.test", "c@example.test")
@@ -209,9 +209,9 @@ func TestDeliverRejectsOneRecipient(t *testing.T) {
 
 func TestDeliverMailTempfailDefersAll(t *testing.T) {
 	ts := startServer(t)
-	ts.OnMail = func(string) error {
+	ts.SetOnMail(func(string) error {
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Try again later")
-	}
+	})
 	r := newRelay(t, Config{Server: ts.Addr})
 
 	results := deliver(t, r, newEnvelope("s@example.org", "a@example.test", "b@example.test"), simpleBody)
@@ -231,9 +231,9 @@ func TestDeliverMailTempfailDefersAll(t *testing.T) {
 func TestDeliverAllRecipientsRejected(t *testing.T) {
 	for _, opts := range [][]serverOption{nil, {withoutPipelining()}} {
 		ts := startServer(t, opts...)
-		ts.OnRcpt = func(string) error {
+		ts.SetOnRcpt(func(string) error {
 			return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "User unknown")
-		}
+		})
 		r := newRelay(t, Config{Server: ts.Addr})
 
 		results := deliver(t, r, newEnvelope("s@example.org", "a@example.test", "b@example.test"), simpleBody)
@@ -244,7 +244,7 @@ func TestDeliverAllRecipientsRejected(t *testing.T) {
 			}
 		}
 		// The session must still be in step: the next message goes through.
-		ts.OnRcpt = nil
+		ts.SetOnRcpt(nil)
 		results = deliver(t, r, newEnvelope("s@example.org", "a@example.test"), simpleBody)
 		if !results[0].Delivered {
 			t.Errorf("pipelining hidden=%v: delivery after a rejected transaction = %+v",
@@ -258,12 +258,12 @@ func TestDeliverAllRecipientsRejected(t *testing.T) {
 
 func TestDeliverConnectionDroppedMidData(t *testing.T) {
 	ts := startServer(t)
-	ts.OnData = func(c *smtp.Conn, r io.Reader) ([]byte, error) {
+	ts.SetOnData(func(c *smtp.Conn, r io.Reader) ([]byte, error) {
 		buf := make([]byte, 10)
 		io.ReadFull(r, buf)
 		c.Conn().Close()
 		return nil, errDropped
-	}
+	})
 	r := newRelay(t, Config{Server: ts.Addr})
 
 	big := strings.Repeat("line of body text\r\n", 20000)
@@ -276,7 +276,7 @@ func TestDeliverConnectionDroppedMidData(t *testing.T) {
 	}
 
 	// The broken connection is not reused: the next delivery dials anew.
-	ts.OnData = nil
+	ts.SetOnData(nil)
 	results = deliver(t, r, newEnvelope("s@example.org", "a@example.test"), simpleBody)
 	if !results[0].Delivered {
 		t.Errorf("delivery after the drop = %+v, want delivered", results[0])
@@ -530,11 +530,11 @@ func TestPoolCapsOpenConnections(t *testing.T) {
 	ts := startServer(t)
 	inData := make(chan struct{})
 	release := make(chan struct{})
-	ts.OnData = func(_ *smtp.Conn, r io.Reader) ([]byte, error) {
+	ts.SetOnData(func(_ *smtp.Conn, r io.Reader) ([]byte, error) {
 		inData <- struct{}{}
 		<-release
 		return io.ReadAll(r)
-	}
+	})
 	r := newRelay(t, Config{Server: ts.Addr, MaxConnections: 1})
 
 	first := make(chan error, 1)
@@ -560,7 +560,7 @@ func TestPoolCapsOpenConnections(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("first Deliver: %v", err)
 	}
-	ts.OnData = nil
+	ts.SetOnData(nil)
 	deliver(t, r, newEnvelope("s@example.org", "c@example.test"), simpleBody)
 	if n := ts.ConnCount(); n != 1 {
 		t.Errorf("server saw %d connections after the wait, want 1", n)

@@ -7,12 +7,10 @@ import (
 	"strings"
 )
 
-// Limits on a server reply. RFC 5321 section 4.5.3.1.5 sets 512 octets per
-// reply line; the bufio buffer is larger so that a talkative server still
-// parses, and the line count stops a server that never ends its reply.
-const (
-	maxReplyLines = 100
-)
+// maxReplyLines stops a server that never ends its reply. The length of a
+// line is bounded by the read buffer, which is far above the 512 octets of
+// RFC 5321 section 4.5.3.1.5, so a talkative server still parses.
+const maxReplyLines = 100
 
 // errReplyLine reports a reply line that does not fit the read buffer.
 var errReplyLine = errors.New("reply line too long")

@@ -39,10 +39,11 @@ type testServer struct {
 	Addr string
 	srv  *smtp.Server
 
-	// Hooks run by the session; nil accepts.
-	OnMail func(from string) error
-	OnRcpt func(to string) error
-	OnData func(c *smtp.Conn, r io.Reader) ([]byte, error)
+	// Hooks run by the session, set through SetOnMail and friends because
+	// sessions read them from their own goroutines; nil accepts.
+	onMail func(from string) error
+	onRcpt func(to string) error
+	onData func(c *smtp.Conn, r io.Reader) ([]byte, error)
 	// HidePipelining removes PIPELINING from the EHLO reply, because
 	// go-smtp always offers it.
 	HidePipelining bool
@@ -93,6 +94,32 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	go ts.srv.Serve(&recordingListener{Listener: l, ts: ts})
 	t.Cleanup(func() { ts.srv.Close() })
 	return ts
+}
+
+func (ts *testServer) SetOnMail(f func(from string) error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.onMail = f
+}
+
+func (ts *testServer) SetOnRcpt(f func(to string) error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.onRcpt = f
+}
+
+func (ts *testServer) SetOnData(f func(c *smtp.Conn, r io.Reader) ([]byte, error)) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.onData = f
+}
+
+func (ts *testServer) hooks() (
+	func(string) error, func(string) error, func(*smtp.Conn, io.Reader) ([]byte, error),
+) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.onMail, ts.onRcpt, ts.onData
 }
 
 func (ts *testServer) Messages() []received {
@@ -147,8 +174,8 @@ type session struct {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	if s.ts.OnMail != nil {
-		if err := s.ts.OnMail(from); err != nil {
+	if onMail, _, _ := s.ts.hooks(); onMail != nil {
+		if err := onMail(from); err != nil {
 			return err
 		}
 	}
@@ -160,8 +187,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if s.ts.OnRcpt != nil {
-		if err := s.ts.OnRcpt(to); err != nil {
+	if _, onRcpt, _ := s.ts.hooks(); onRcpt != nil {
+		if err := onRcpt(to); err != nil {
 			return err
 		}
 	}
@@ -175,8 +202,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	var data []byte
 	var err error
-	if s.ts.OnData != nil {
-		data, err = s.ts.OnData(s.conn, r)
+	if _, _, onData := s.ts.hooks(); onData != nil {
+		data, err = onData(s.conn, r)
 	} else {
 		data, err = io.ReadAll(r)
 	}

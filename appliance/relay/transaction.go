@@ -26,7 +26,7 @@ type transaction struct {
 }
 
 // mailCommand builds the MAIL command with the parameters that the envelope
-// asks for and the server offers.
+// requests and the server offers.
 func mailCommand(c *conn, env *envelope.Envelope, size int64) string {
 	var b strings.Builder
 	b.WriteString("MAIL FROM:<")
