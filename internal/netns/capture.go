@@ -19,12 +19,11 @@ const stopDrain = 200 * time.Millisecond
 type Capture struct {
 	proc   *Proc
 	stdout *lockedBuffer
-	done   chan struct{}
 }
 
 // Capture starts tcpdump on iface inside the namespace with a pcap filter
 // expression such as "tcp port 25", and returns once tcpdump is listening,
-// so that no packet sent afterwards is missed. Stop returns what it saw.
+// so that no packet sent afterwards is missed. Stop returns the packets.
 func (ns *NS) Capture(iface, filter string) *Capture {
 	ns.t.Helper()
 	if _, err := exec.LookPath("tcpdump"); err != nil {
@@ -36,21 +35,17 @@ func (ns *NS) Capture(iface, filter string) *Capture {
 	args := append([]string{"-l", "-nn", "--immediate-mode", "-i", iface}, strings.Fields(filter)...)
 	cmd := ns.Command(context.Background(), "tcpdump", args...)
 	stderr := &readyWriter{marker: "listening on", ready: make(chan struct{})}
-	c := &Capture{stdout: &lockedBuffer{}, done: make(chan struct{})}
+	c := &Capture{stdout: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.stdout, stderr
 	if err := cmd.Start(); err != nil {
 		ns.t.Fatalf("netns %s: start tcpdump: %v", ns.Name, err)
 	}
-	c.proc = &Proc{Cmd: cmd, PID: cmd.Process.Pid, output: &stderr.buf}
-	go func() {
-		cmd.Wait()
-		close(c.done)
-	}()
-	ns.t.Cleanup(func() { stopProcess(c.proc, c.done) })
+	c.proc = newProc(cmd, &stderr.buf)
+	ns.t.Cleanup(func() { c.proc.Stop() })
 
 	select {
 	case <-stderr.ready:
-	case <-c.done:
+	case <-c.proc.Exited():
 		ns.t.Fatalf("netns %s: tcpdump on %s exited: %s", ns.Name, iface, c.proc.Output())
 	case <-time.After(captureStartTimeout):
 		ns.t.Fatalf("netns %s: tcpdump on %s not listening after %s: %s",
@@ -99,17 +94,12 @@ func containsAll(s string, parts []string) bool {
 }
 
 // Stop ends the capture and returns every packet line, as Lines does. It
-// first gives tcpdump stopDrain to print packets still in its buffer; a
+// first gives tcpdump stopDrain to print packets still in its buffer. A
 // test that expects a packet should still wait for it with WaitFor.
 func (c *Capture) Stop() []string {
 	time.Sleep(stopDrain)
-	c.proc.Cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(stopGrace):
-		c.proc.Cmd.Process.Kill()
-		<-c.done
-	}
+	// SIGINT makes tcpdump flush its output and print its counters.
+	c.proc.stop(syscall.SIGINT)
 	// Wait has returned, so the copy of stdout is complete.
 	return c.Lines()
 }

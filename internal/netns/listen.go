@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -23,21 +25,41 @@ func (ns *NS) Listen(network, address string) net.Listener {
 	return ln
 }
 
+// ListenPacket opens a packet listener, such as a UDP socket for a DNS
+// server, inside the namespace and closes it in cleanup.
+func (ns *NS) ListenPacket(network, address string) net.PacketConn {
+	ns.t.Helper()
+	var pc net.PacketConn
+	err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket(network, address)
+		return err
+	})
+	if err != nil {
+		ns.t.Fatalf("netns %s: listen on %s: %v", ns.Name, address, err)
+	}
+	ns.t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
 // Dial connects from inside the namespace, from source when it is not
-// empty ("192.0.2.20" or "192.0.2.20:0"). The connection may be used from
-// any goroutine.
+// empty ("192.0.2.20" or "192.0.2.20:0"). Network is "tcp" or "udp" with an
+// optional 4 or 6. The connection may be used from any goroutine.
 func (ns *NS) Dial(ctx context.Context, network, source, address string) (net.Conn, error) {
 	var d net.Dialer
 	if source != "" {
-		host, port, err := net.SplitHostPort(source)
+		ap, err := netip.ParseAddrPort(source)
 		if err != nil {
-			host, port = source, "0"
+			addr, aerr := netip.ParseAddr(source)
+			if aerr != nil {
+				return nil, fmt.Errorf("netns %s: source %q is neither an address nor address:port", ns.Name, source)
+			}
+			ap = netip.AddrPortFrom(addr, 0)
 		}
-		addr, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port))
-		if err != nil {
-			return nil, fmt.Errorf("netns %s: source %q: %w", ns.Name, source, err)
+		if strings.HasPrefix(network, "udp") {
+			d.LocalAddr = net.UDPAddrFromAddrPort(ap)
+		} else {
+			d.LocalAddr = net.TCPAddrFromAddrPort(ap)
 		}
-		d.LocalAddr = addr
 	}
 	var c net.Conn
 	err := ns.Do(func() (err error) {

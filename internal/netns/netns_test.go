@@ -2,10 +2,12 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,46 @@ func TestCaptureSeesPacketsOnVeth(t *testing.T) {
 	}
 	if rst != 1 {
 		t.Errorf("captured %d resets from port 9, want 1:\n%s", rst, strings.Join(lines, "\n"))
+	}
+}
+
+func TestStopReturnsExitStatus(t *testing.T) {
+	ns := New(t, "exit")
+	p := ns.Start("sh", "-c", "echo started; exit 3")
+	<-p.Exited()
+	err := p.Stop()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("Stop = %v, want exit status 3", err)
+	}
+	if got := p.Output(); got != "started\n" {
+		t.Errorf("output = %q, want %q", got, "started\n")
+	}
+}
+
+func TestListenPacketInNamespace(t *testing.T) {
+	a, b := pair(t)
+	pc := b.ListenPacket("udp", "198.51.100.2:5353")
+	a.AddAddr("va", "198.51.100.3/24")
+	c, err := a.Dial(context.Background(), "udp", "198.51.100.3", "198.51.100.2:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("query")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "query" {
+		t.Errorf("read %q, want query", buf[:n])
+	}
+	if ip := from.(*net.UDPAddr).IP.String(); ip != "198.51.100.3" {
+		t.Errorf("datagram from %s, want 198.51.100.3", ip)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// stopGrace is how long a process gets to exit after SIGTERM in cleanup.
+// stopGrace is the time a process gets to exit after SIGTERM before SIGKILL.
 const stopGrace = 5 * time.Second
 
 // Proc is a process started inside a namespace.
@@ -16,19 +16,55 @@ type Proc struct {
 	Cmd    *exec.Cmd
 	PID    int
 	output *lockedBuffer
+	done   chan struct{}
+	err    error // of Wait, set before done is closed
 }
 
-// Output returns what the process wrote to stdout and stderr so far.
+// newProc wraps a started command and waits for it in the background.
+func newProc(cmd *exec.Cmd, output *lockedBuffer) *Proc {
+	p := &Proc{Cmd: cmd, PID: cmd.Process.Pid, output: output, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// Output returns what the process wrote to stdout and stderr so far, unless
+// the caller set its own writers.
 func (p *Proc) Output() string { return p.output.String() }
 
+// Exited is closed when the process has exited.
+func (p *Proc) Exited() <-chan struct{} { return p.done }
+
+// Stop sends SIGTERM, waits up to a grace period, then sends SIGKILL, and
+// returns the error of Wait: nil for a clean exit with status 0. It may be
+// called more than once and after the process has exited.
+func (p *Proc) Stop() error { return p.stop(syscall.SIGTERM) }
+
+func (p *Proc) stop(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	p.Cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(stopGrace):
+		p.Cmd.Process.Kill()
+		<-p.done
+	}
+	return p.err
+}
+
 // Start starts a command inside the namespace and registers its end with
-// t.Cleanup: SIGTERM, then SIGKILL if it has not exited after a grace
-// period. Cleanups run in reverse order, so processes started after New end
+// t.Cleanup (Stop). Cleanups run in reverse order, so processes started after New end
 // before their namespace is deleted.
 //
 // The process is forked from a thread already inside the namespace, so it
 // is there from its first instruction and PID is the command itself. Unlike
-// Command, it shares the test's mount namespace and so sees the host's /sys.
+// Command, it shares the test's mount namespace, so /sys shows the host's devices.
 func (ns *NS) Start(name string, args ...string) *Proc {
 	ns.t.Helper()
 	return ns.StartCmd(exec.Command(name, args...))
@@ -48,13 +84,8 @@ func (ns *NS) StartCmd(cmd *exec.Cmd) *Proc {
 	if err := ns.Do(cmd.Start); err != nil {
 		ns.t.Fatalf("netns %s: start %s: %v", ns.Name, cmd.Path, err)
 	}
-	p := &Proc{Cmd: cmd, PID: cmd.Process.Pid, output: out}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	ns.t.Cleanup(func() { stopProcess(p, done) })
+	p := newProc(cmd, out)
+	ns.t.Cleanup(func() { p.Stop() })
 	return p
 }
 
@@ -75,19 +106,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func stopProcess(p *Proc, done <-chan struct{}) {
-	select {
-	case <-done:
-		return
-	default:
-	}
-	p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(stopGrace):
-		p.Cmd.Process.Kill()
-		<-done
-	}
 }
