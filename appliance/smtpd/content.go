@@ -1,0 +1,102 @@
+package smtpd
+
+import (
+	"bytes"
+	"io"
+)
+
+// contentWriter checks message content on its way to the spool: strict
+// CRLF line ends (a bare CR or LF anywhere rejects the message, because
+// MTAs disagree on where such a line ends and a smuggled end of data could
+// follow), the Received header count, and the size. It works on the
+// decrypted stream, so it covers content sent after STARTTLS too.
+type contentWriter struct {
+	w       io.Writer
+	maxHops int
+	maxSize int64
+
+	size      int64
+	prevCR    bool
+	lastLF    bool
+	inHeader  bool
+	lineStart bool
+	prefix    []byte // start of the current header line, lower-cased
+	hops      int
+}
+
+// receivedPrefix starts a Received header field, compared lower-cased.
+var receivedPrefix = []byte("received:")
+
+func (c *contentWriter) Write(p []byte) (int, error) {
+	c.size += int64(len(p))
+	if c.size > c.maxSize {
+		return 0, errTooLarge
+	}
+	for _, b := range p {
+		if err := c.step(b); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > 0 {
+		c.lastLF = p[len(p)-1] == '\n'
+	}
+	if _, err := c.w.Write(p); err != nil {
+		return 0, errWrite{err}
+	}
+	return len(p), nil
+}
+
+// step checks one byte. Past the header only the CR and LF checks remain.
+func (c *contentWriter) step(b byte) error {
+	switch {
+	case c.prevCR && b != '\n':
+		return errBareLineInContent
+	case b == '\n' && !c.prevCR:
+		return errBareLineInContent
+	}
+	c.prevCR = b == '\r'
+	if !c.inHeader {
+		return nil
+	}
+
+	switch {
+	case b == '\n':
+		c.lineStart = true
+		c.prefix = c.prefix[:0]
+		return nil
+	case b == '\r':
+		if c.lineStart {
+			// An empty line ends the header section.
+			c.inHeader = false
+		}
+		return nil
+	}
+	c.lineStart = false
+	if len(c.prefix) < len(receivedPrefix) {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		c.prefix = append(c.prefix, b)
+		if bytes.Equal(c.prefix, receivedPrefix) {
+			c.hops++
+			if c.hops >= c.maxHops {
+				return errMailLoop
+			}
+		}
+	}
+	return nil
+}
+
+// finish checks the end of the content and ends the last line with CRLF
+// if a BDAT client left it open (DATA content always ends in CRLF).
+func (c *contentWriter) finish() error {
+	if c.prevCR {
+		return errBareLineInContent
+	}
+	if c.size > 0 && !c.lastLF {
+		if _, err := io.WriteString(c.w, "\r\n"); err != nil {
+			return errWrite{err}
+		}
+	}
+	return nil
+}
