@@ -23,8 +23,9 @@ type Reason string
 
 // The backscatter safeguards, in the order they are checked.
 const (
-	// ReasonNullSender: the original had the null sender (MAIL FROM:<>),
-	// which by RFC 5321 section 4.5.5 never gets a DSN.
+	// ReasonNullSender: the original had the null sender (MAIL FROM:<>).
+	// It marks a notification, and RFC 5321 forbids notifications about
+	// notifications.
 	ReasonNullSender Reason = "null_sender"
 	// ReasonInvalidSender: the envelope sender cannot be addressed.
 	ReasonInvalidSender Reason = "invalid_sender"

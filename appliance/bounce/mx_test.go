@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
+
 	"github.com/lambgate/lambgate/appliance/envelope"
 )
 
@@ -161,9 +163,9 @@ func TestMXDeliveryDNSFailures(t *testing.T) {
 		"nullmx.example. 300 IN MX 0 .",
 		"nohosts.example. 300 IN MX 10 gone.nohosts.example.",
 		"implicit.example. 300 IN A 127.0.0.1")
-	ns.nxdomain["missing.example."] = true
-	ns.nxdomain["gone.nohosts.example."] = true
-	ns.servfail["broken.example."] = true
+	ns.fail("missing.example.", dns.RcodeNameError)
+	ns.fail("gone.nohosts.example.", dns.RcodeNameError)
+	ns.fail("broken.example.", dns.RcodeServerFailure)
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t))
 
 	tests := []struct {
@@ -200,8 +202,8 @@ func TestMXDeliveryDNSFailures(t *testing.T) {
 func TestMXDeliveryRecipientReplies(t *testing.T) {
 	ns := startDNS(t)
 	mx := startMX(t, "127.0.0.1:0", false)
-	mx.reject["gone@example.org"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	mx.reject["full@example.org"] = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+	mx.rejectRcpt("gone@example.org", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	mx.rejectRcpt("full@example.org", &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"})
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t))
 

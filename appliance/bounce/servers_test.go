@@ -27,7 +27,6 @@ type testDNS struct {
 	records  map[string][]dns.RR // by "name type", such as "example.org. MX"
 	nxdomain map[string]bool     // names answered with NXDOMAIN
 	servfail map[string]bool     // names answered with SERVFAIL
-	queries  []string
 }
 
 func startDNS(t *testing.T) *testDNS {
@@ -65,6 +64,18 @@ func (d *testDNS) add(t *testing.T, lines ...string) {
 	}
 }
 
+// fail answers name with rcode from now on.
+func (d *testDNS) fail(name string, rcode int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch rcode {
+	case dns.RcodeNameError:
+		d.nxdomain[name] = true
+	default:
+		d.servfail[name] = true
+	}
+}
+
 func (d *testDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -73,7 +84,6 @@ func (d *testDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	name := strings.ToLower(q.Name)
 
 	d.mu.Lock()
-	d.queries = append(d.queries, name+" "+dns.TypeToString[q.Qtype])
 	switch {
 	case d.servfail[name]:
 		m.Rcode = dns.RcodeServerFailure
@@ -98,11 +108,11 @@ type transaction struct {
 
 // testMX is an in-process go-smtp server that records every transaction.
 type testMX struct {
-	addr   string
-	reject map[string]*smtp.SMTPError // RCPT replies by address
+	addr string
 
-	mu   sync.Mutex
-	txns []transaction
+	mu     sync.Mutex
+	reject map[string]*smtp.SMTPError // RCPT replies by address
+	txns   []transaction
 }
 
 // startMX listens on host (with port 0 for a random port).
@@ -137,6 +147,13 @@ func (mx *testMX) port(t *testing.T) int {
 	return p
 }
 
+// rejectRcpt makes RCPT TO:<addr> fail with reply.
+func (mx *testMX) rejectRcpt(addr string, reply *smtp.SMTPError) {
+	mx.mu.Lock()
+	defer mx.mu.Unlock()
+	mx.reject[addr] = reply
+}
+
 func (mx *testMX) transactions() []transaction {
 	mx.mu.Lock()
 	defer mx.mu.Unlock()
@@ -161,8 +178,11 @@ func (s *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.mx.reject[to]; err != nil {
-		return err
+	s.mx.mu.Lock()
+	reply := s.mx.reject[to]
+	s.mx.mu.Unlock()
+	if reply != nil {
+		return reply
 	}
 	s.txn.Rcpts = append(s.txn.Rcpts, to)
 	return nil
