@@ -137,7 +137,7 @@ func (a *applier) link(lp LinkPlan) error {
 		return nil
 	}
 
-	have, err := a.addrs(link)
+	have, err := a.addrs(link, true)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (a *applier) link(lp LinkPlan) error {
 
 	// Read again: the kernel may have removed secondary addresses together
 	// with a deleted primary one.
-	have, err = a.addrs(link)
+	have, err = a.addrs(link, false)
 	if err != nil {
 		return err
 	}
@@ -167,9 +167,12 @@ func (a *applier) link(lp LinkPlan) error {
 	return nil
 }
 
-// addrs returns the addresses of link that netcfg manages: all but IPv6
-// link-local ones, which the kernel assigns itself.
-func (a *applier) addrs(link netlink.Link) ([]netip.Prefix, error) {
+// addrs returns the addresses of link except IPv6 link-local ones, which
+// the kernel assigns itself. With permanentOnly it also leaves out
+// addresses with a lifetime, from IPv6 autoconfiguration or a DHCP client:
+// Apply deletes only permanent addresses, since the others would come back
+// and make every Apply report a change.
+func (a *applier) addrs(link netlink.Link, permanentOnly bool) ([]netip.Prefix, error) {
 	list, err := dump(func() ([]netlink.Addr, error) { return a.h.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("netcfg: interface %s: list addresses: %w", link.Attrs().Name, err)
@@ -178,6 +181,9 @@ func (a *applier) addrs(link netlink.Link) ([]netip.Prefix, error) {
 	for _, addr := range list {
 		p, ok := prefixOf(addr.IPNet)
 		if !ok || p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if permanentOnly && addr.Flags&unix.IFA_F_PERMANENT == 0 {
 			continue
 		}
 		out = append(out, p)

@@ -64,7 +64,9 @@ func (f *fakeHandle) AddrAdd(l netlink.Link, a *netlink.Addr) error {
 	if slices.ContainsFunc(f.addrs[i], func(b netlink.Addr) bool { return b.IPNet.String() == a.IPNet.String() }) {
 		return unix.EEXIST
 	}
-	f.addrs[i] = append(f.addrs[i], *a)
+	added := *a
+	added.Flags |= unix.IFA_F_PERMANENT
+	f.addrs[i] = append(f.addrs[i], added)
 	return nil
 }
 

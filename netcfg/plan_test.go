@@ -187,9 +187,11 @@ func TestApplyRemovesOnlyOwnStaleState(t *testing.T) {
 	h := newFakeHandle("wan", "lan")
 	wan, lan := h.links[0].Attrs().Index, h.links[1].Attrs().Index
 	h.addrs[wan] = []netlink.Addr{
-		{IPNet: mustCIDR("192.0.2.10/24")},
-		{IPNet: mustCIDR("192.0.2.99/24")},
-		{IPNet: mustCIDR("fe80::1/64")},
+		{IPNet: mustCIDR("192.0.2.10/24"), Flags: unix.IFA_F_PERMANENT},
+		{IPNet: mustCIDR("192.0.2.99/24"), Flags: unix.IFA_F_PERMANENT},
+		{IPNet: mustCIDR("fe80::1/64"), Flags: unix.IFA_F_PERMANENT},
+		// From IPv6 autoconfiguration: it has a lifetime, so it stays.
+		{IPNet: mustCIDR("2001:db8:1::a8/64"), ValidLft: 86400},
 	}
 	h.routes = []netlink.Route{
 		// Installed by netcfg under an older plan.
@@ -239,6 +241,9 @@ func TestApplyRemovesOnlyOwnStaleState(t *testing.T) {
 	}
 	if !slices.ContainsFunc(h.addrs[wan], func(a netlink.Addr) bool { return a.IP.String() == "fe80::1" }) {
 		t.Error("IPv6 link-local address deleted")
+	}
+	if !slices.ContainsFunc(h.addrs[wan], func(a netlink.Addr) bool { return a.IP.String() == "2001:db8:1::a8" }) {
+		t.Error("autoconfigured IPv6 address deleted")
 	}
 
 	again, err := netcfg.Apply(h, p, discardLog())
