@@ -79,6 +79,7 @@ func TestConformance(t *testing.T) {
 		build func(t *testing.T) []byte
 	}{
 		{"go", func(t *testing.T) []byte { return buildGoGuest(t, "plugins/host/testdata/goconf") }},
+		{"assemblyscript", func(t *testing.T) []byte { return buildASGuest(t, "plugins/host/testdata/asconf/conf.ts") }},
 	}
 	for _, sdk := range sdks {
 		t.Run(sdk.name, func(t *testing.T) {

@@ -49,3 +49,38 @@ func buildGoGuest(t *testing.T, pkg string) []byte {
 	goGuestBuilt[pkg] = wasm
 	return wasm
 }
+
+var (
+	asGuestMu    sync.Mutex
+	asGuestBuilt = map[string][]byte{}
+)
+
+// buildASGuest compiles an AssemblyScript entry file (relative to the
+// module root) with the SDK's pinned asc, installing it with
+// sdk/assemblyscript/install.sh first. A failed install fails the test.
+func buildASGuest(t *testing.T, entry string) []byte {
+	t.Helper()
+	asGuestMu.Lock()
+	defer asGuestMu.Unlock()
+	if wasm, ok := asGuestBuilt[entry]; ok {
+		return wasm
+	}
+	root := repoRoot(t)
+	install := exec.Command(filepath.Join(root, "sdk", "assemblyscript", "install.sh"))
+	if msg, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install AssemblyScript (needs node >= 20 and npm): %v\n%s", err, msg)
+	}
+	out := filepath.Join(t.TempDir(), "guest.wasm")
+	asc := filepath.Join(root, "sdk", "assemblyscript", "node_modules", ".bin", "asc")
+	cmd := exec.Command(asc, entry, "-O3", "--exportStart", "_initialize", "-o", out)
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("asc %s: %v\n%s", entry, err, msg)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asGuestBuilt[entry] = wasm
+	return wasm
+}
