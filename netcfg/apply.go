@@ -63,7 +63,8 @@ func Configure(h Handle, ifaces []settings.Interface, resolvConf string, log *sl
 
 // Apply brings the machine to the plan. It reads the current state back and
 // changes only what differs, so a second Apply of the same plan changes
-// nothing. Each change is logged and returned, also when a later step fails.
+// nothing. Each change is logged to log (nil discards) and returned, also
+// when a later step fails.
 // The steps run in this order because each depends on the one before:
 // links up, addresses (stale ones first, since deleting a primary address
 // can take its secondaries with it), the wait for IPv6 duplicate address
@@ -73,6 +74,9 @@ func Configure(h Handle, ifaces []settings.Interface, resolvConf string, log *sl
 // (accept_ra on IPv6 static interfaces) or drops asymmetric traffic
 // (rp_filter) are left at the kernel's values.
 func Apply(h Handle, p *Plan, log *slog.Logger) ([]Change, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	a := applier{h: h, log: log}
 	for _, lp := range p.Links {
 		if err := a.link(lp); err != nil {
