@@ -44,7 +44,9 @@ type report struct {
 // buildDSN returns a multipart/report DSN (RFC 3464, RFC 6522) with three
 // parts: a plain-text explanation, a message/delivery-status part with one
 // block per failed recipient, and the original's headers as
-// text/rfc822-headers. The original's body is never included.
+// text/rfc822-headers. The original's body is never included, not even
+// when the client asked for it with RET=FULL (RFC 3461), because it is
+// likely spam.
 func buildDSN(r *report) ([]byte, error) {
 	if err := checkSender(r.Original.From); err != nil {
 		return nil, err
@@ -59,6 +61,9 @@ func buildDSN(r *report) ([]byte, error) {
 
 	top := []struct{ name, value string }{
 		{"From", "Mail Delivery System <MAILER-DAEMON@" + r.HELO + ">"},
+		// NOTE: a sender with a UTF-8 local part gets an 8-bit To field,
+		// which needs SMTPUTF8 on the way and message/global-delivery-status
+		// (RFC 6533), neither of which is used yet.
 		{"To", (&mail.Address{Address: r.Original.From}).String()},
 		{"Subject", dsnSubject},
 		{"Date", r.Date.Format(time.RFC1123Z)},

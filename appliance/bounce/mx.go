@@ -185,27 +185,11 @@ func (d *MXDeliverer) transaction(ctx context.Context, env *envelope.Envelope, b
 	// net/smtp sets no timeouts of its own, so every step gets a deadline.
 	deadline := func() { conn.SetDeadline(time.Now().Add(d.cfg.commandTimeout())) }
 
-	deadline()
-	c, err := smtp.NewClient(conn, target.Host)
+	c, err := d.hello(conn, target.Host, relay, useTLS, deadline)
 	if err != nil {
-		return nil, sessionError(relay, "greeting", err)
+		return nil, err
 	}
 	defer c.Close()
-	deadline()
-	if err := c.Hello(d.cfg.helo()); err != nil {
-		return nil, sessionError(relay, "EHLO", err)
-	}
-	if ok, _ := c.Extension("STARTTLS"); ok && useTLS {
-		deadline()
-		// Certificates are not verified, as in opportunistic TLS (RFC
-		// 7435): many MX certificates are self-signed or name another
-		// host, and without DNSSEC the expected name is unknown anyway.
-		// Encryption still keeps passive listeners out.
-		err := c.StartTLS(&tls.Config{ServerName: target.Host, InsecureSkipVerify: true})
-		if err != nil {
-			return nil, &startTLSError{err: err}
-		}
-	}
 
 	deadline()
 	if err := c.Mail(""); err != nil {
@@ -235,14 +219,63 @@ func (d *MXDeliverer) transaction(ctx context.Context, env *envelope.Envelope, b
 		return results, nil
 	}
 
+	rejected, err := sendData(c, env, body, relay, deadline)
+	if err != nil {
+		return nil, err
+	}
+	if rejected != nil {
+		return append(results, failAll(accepted, relay, rejected)...), nil
+	}
+	for _, rcpt := range accepted {
+		results = append(results, envelope.Result{
+			Recipient: rcpt, Code: 250, Enhanced: "2.0.0", Text: "delivered", Relay: relay, Delivered: true,
+		})
+	}
+	return results, nil
+}
+
+// hello reads the greeting, sends EHLO with the bounce HELO name, and
+// starts TLS when the server offers it and useTLS is set.
+func (d *MXDeliverer) hello(conn net.Conn, host, relay string, useTLS bool, deadline func()) (*smtp.Client, error) {
+	deadline()
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return nil, sessionError(relay, "greeting", err)
+	}
+	deadline()
+	if err := c.Hello(d.cfg.helo()); err != nil {
+		c.Close()
+		return nil, sessionError(relay, "EHLO", err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); !ok || !useTLS {
+		return c, nil
+	}
+
+	deadline()
+	// Certificates are not verified, as in opportunistic TLS (RFC
+	// 7435): many MX certificates are self-signed or name another host,
+	// and without DNSSEC the expected name is unknown anyway. Encryption
+	// still keeps passive listeners out.
+	if err := c.StartTLS(&tls.Config{ServerName: host, InsecureSkipVerify: true}); err != nil {
+		c.Close()
+		return nil, &startTLSError{err: err}
+	}
+	return c, nil
+}
+
+// sendData sends DATA, env.Prepend and body. It returns nil, nil when the
+// server accepted the message, the server's reply when it rejected it, and
+// an error when the connection was lost before the outcome was known.
+func sendData(c *smtp.Client, env *envelope.Envelope, body envelope.Body, relay string, deadline func()) (*statusError, error) {
 	deadline()
 	w, err := c.Data()
 	if err != nil {
 		if isPermanent(err) || isTemporary(err) {
-			return append(results, failAll(accepted, relay, replyError(relay, "DATA", err))...), nil
+			return replyError(relay, "DATA", err), nil
 		}
 		return nil, sessionError(relay, "DATA", err)
 	}
+
 	deadline()
 	message := io.MultiReader(strings.NewReader(env.Prepend), io.NewSectionReader(body, 0, body.Size()))
 	if _, err := io.Copy(w, message); err != nil {
@@ -251,17 +284,12 @@ func (d *MXDeliverer) transaction(ctx context.Context, env *envelope.Envelope, b
 	deadline()
 	if err := w.Close(); err != nil {
 		if isPermanent(err) || isTemporary(err) {
-			return append(results, failAll(accepted, relay, replyError(relay, "end of data", err))...), nil
+			return replyError(relay, "end of data", err), nil
 		}
 		return nil, sessionError(relay, "end of data", err)
 	}
+
 	deadline()
 	c.Quit()
-
-	for _, rcpt := range accepted {
-		results = append(results, envelope.Result{
-			Recipient: rcpt, Code: 250, Enhanced: "2.0.0", Text: "delivered", Relay: relay, Delivered: true,
-		})
-	}
-	return results, nil
+	return nil, nil
 }

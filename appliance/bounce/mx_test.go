@@ -3,6 +3,7 @@ package bounce
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -69,7 +70,7 @@ func deliverOne(t *testing.T, d *MXDeliverer, env *envelope.Envelope) envelope.R
 
 func TestMXDeliveryIdentity(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t))
 	env := dsnEnvelope()
@@ -107,7 +108,7 @@ func TestMXDeliveryIdentity(t *testing.T) {
 
 func TestMXDeliveryFallsOverDeadMX(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	// Nothing listens on 127.0.0.3, so the preferred MX refuses.
 	ns.add(t,
 		"example.org. 300 IN MX 20 backup.example.org.",
@@ -134,8 +135,8 @@ func TestMXDeliveryFallsOverDeadMX(t *testing.T) {
 
 func TestMXDeliveryPreferenceOrder(t *testing.T) {
 	ns := startDNS(t)
-	primary := startMX(t, "127.0.0.1:0", false)
-	secondary := startMX(t, fmt.Sprintf("127.0.0.5:%d", primary.port(t)), false)
+	primary := startMX(t, "127.0.0.1:0", nil)
+	secondary := startMX(t, fmt.Sprintf("127.0.0.5:%d", primary.port(t)), nil)
 	ns.add(t,
 		"example.org. 300 IN MX 50 second.example.org.",
 		"example.org. 300 IN MX 5 first.example.org.",
@@ -158,7 +159,7 @@ func TestMXDeliveryPreferenceOrder(t *testing.T) {
 
 func TestMXDeliveryDNSFailures(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t,
 		"nullmx.example. 300 IN MX 0 .",
 		"nohosts.example. 300 IN MX 10 gone.nohosts.example.",
@@ -201,7 +202,7 @@ func TestMXDeliveryDNSFailures(t *testing.T) {
 
 func TestMXDeliveryRecipientReplies(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	mx.rejectRcpt("gone@example.org", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
 	mx.rejectRcpt("full@example.org", &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"})
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
@@ -237,7 +238,7 @@ func TestMXDeliveryRecipientReplies(t *testing.T) {
 
 func TestMXDeliveryOpportunisticSTARTTLS(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", true)
+	mx := startMX(t, "127.0.0.1:0", selfSignedTLS(t))
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t))
 
@@ -256,9 +257,75 @@ func TestMXDeliveryOpportunisticSTARTTLS(t *testing.T) {
 	}
 }
 
+func TestMXDeliveryFailedHandshakeFallsBack(t *testing.T) {
+	ns := startDNS(t)
+	// A TLS configuration without a certificate offers STARTTLS and then
+	// fails every handshake.
+	mx := startMX(t, "127.0.0.1:0", &tls.Config{})
+	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
+	d, logs := newTestDeliverer(t, ns.addr, mx.port(t))
+
+	if r := deliverOne(t, d, dsnEnvelope()); !r.Delivered {
+		t.Fatalf("result %+v, expected delivered in plain text", r)
+	}
+	if !strings.Contains(logs.String(), "STARTTLS failed") {
+		t.Errorf("log does not record the failed handshake:\n%s", logs)
+	}
+	txns := mx.transactions()
+	if len(txns) != 1 {
+		t.Fatalf("MX received %d transactions, expected 1", len(txns))
+	}
+	if txns[0].TLS {
+		t.Error("transaction ran with TLS, expected the plain text retry")
+	}
+}
+
+func TestMXDeliveryTransactionReplies(t *testing.T) {
+	ns := startDNS(t)
+	mx := startMX(t, "127.0.0.1:0", nil)
+	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
+	d, _ := newTestDeliverer(t, ns.addr, mx.port(t))
+
+	tests := []struct {
+		name      string
+		mail      *smtp.SMTPError
+		data      *smtp.SMTPError
+		permanent bool
+		code      int
+		status    string
+	}{
+		{name: "null sender rejected", mail: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "no bounces"},
+			permanent: true, code: 550, status: "5.7.1"},
+		{name: "null sender deferred", mail: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"},
+			permanent: false, code: 451, status: "4.7.1"},
+		{name: "message rejected", data: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"},
+			permanent: true, code: 554, status: "5.6.0"},
+		{name: "message deferred", data: &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "disk full"},
+			permanent: false, code: 452, status: "4.3.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mx.rejectMailAndData(tt.mail, tt.data)
+			r := deliverOne(t, d, dsnEnvelope())
+			if r.Delivered {
+				t.Fatalf("result %+v, expected a failure", r)
+			}
+			if r.Permanent != tt.permanent {
+				t.Errorf("Permanent = %v, expected %v", r.Permanent, tt.permanent)
+			}
+			if r.Code != tt.code {
+				t.Errorf("Code = %d, expected %d", r.Code, tt.code)
+			}
+			if r.Enhanced != tt.status {
+				t.Errorf("Enhanced = %q, expected %q", r.Enhanced, tt.status)
+			}
+		})
+	}
+}
+
 func TestMXDeliveryBindFailureStops(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
 	// 192.0.2.1 (TEST-NET-1) is not an address of this machine.
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t), func(c *Config) { c.SourceAddress = "192.0.2.1" })
@@ -280,7 +347,7 @@ func TestMXDeliveryBindsInterface(t *testing.T) {
 		t.Skip("SO_BINDTODEVICE needs CAP_NET_RAW; run as root")
 	}
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1")
 
 	d, _ := newTestDeliverer(t, ns.addr, mx.port(t), func(c *Config) { c.Interface = "lo" })
@@ -300,7 +367,7 @@ func TestMXDeliveryBindsInterface(t *testing.T) {
 
 func TestMXDeliverySystemResolver(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t, "example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1",
 		"nullmx.example. 300 IN MX 0 .")
 	d, _ := newTestDeliverer(t, "", mx.port(t))
@@ -324,7 +391,7 @@ func TestMXDeliverySystemResolver(t *testing.T) {
 
 func TestMXDeliverySkipsInternalAddresses(t *testing.T) {
 	ns := startDNS(t)
-	mx := startMX(t, "127.0.0.1:0", false)
+	mx := startMX(t, "127.0.0.1:0", nil)
 	ns.add(t,
 		"example.org. 300 IN MX 10 mx.example.org.", "mx.example.org. 300 IN A 127.0.0.1",
 		"private.example. 300 IN MX 10 mx.private.example.",

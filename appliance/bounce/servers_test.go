@@ -110,13 +110,16 @@ type transaction struct {
 type testMX struct {
 	addr string
 
-	mu     sync.Mutex
-	reject map[string]*smtp.SMTPError // RCPT replies by address
-	txns   []transaction
+	mu         sync.Mutex
+	reject     map[string]*smtp.SMTPError // RCPT replies by address
+	rejectMail *smtp.SMTPError
+	rejectData *smtp.SMTPError
+	txns       []transaction
 }
 
-// startMX listens on host (with port 0 for a random port).
-func startMX(t *testing.T, hostPort string, withTLS bool) *testMX {
+// startMX listens on hostPort (port 0 for a random one) and offers
+// STARTTLS when tlsConfig is not nil.
+func startMX(t *testing.T, hostPort string, tlsConfig *tls.Config) *testMX {
 	t.Helper()
 	ln, err := net.Listen("tcp", hostPort)
 	if err != nil {
@@ -129,9 +132,7 @@ func startMX(t *testing.T, hostPort string, withTLS bool) *testMX {
 	srv.Domain = "mx.example.org"
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
-	if withTLS {
-		srv.TLSConfig = selfSignedTLS(t)
-	}
+	srv.TLSConfig = tlsConfig
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return mx
@@ -145,6 +146,15 @@ func (mx *testMX) port(t *testing.T) int {
 		t.Fatalf("port of %s: %v", mx.addr, err)
 	}
 	return p
+}
+
+// rejectMailAndData sets the replies to MAIL and to the end of DATA; nil
+// accepts.
+func (mx *testMX) rejectMailAndData(mail, data *smtp.SMTPError) {
+	mx.mu.Lock()
+	defer mx.mu.Unlock()
+	mx.rejectMail = mail
+	mx.rejectData = data
 }
 
 // rejectRcpt makes RCPT TO:<addr> fail with reply.
@@ -167,6 +177,12 @@ type mxSession struct {
 }
 
 func (s *mxSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.mx.mu.Lock()
+	reply := s.mx.rejectMail
+	s.mx.mu.Unlock()
+	if reply != nil {
+		return reply
+	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.txn = transaction{
 		HELO:   s.conn.Hostname(),
@@ -195,6 +211,10 @@ func (s *mxSession) Data(r io.Reader) error {
 	}
 	s.txn.Data = string(data)
 	s.mx.mu.Lock()
+	if reply := s.mx.rejectData; reply != nil {
+		s.mx.mu.Unlock()
+		return reply
+	}
 	s.mx.txns = append(s.mx.txns, s.txn)
 	s.mx.mu.Unlock()
 	return nil

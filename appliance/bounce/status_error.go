@@ -75,8 +75,8 @@ func replyError(relay, command string, err error) *statusError {
 }
 
 // sessionError describes a failure that ends the session with one MX
-// before any recipient's outcome is known: a reply to the greeting, EHLO,
-// MAIL or DATA, or a lost connection.
+// before any recipient's outcome is known: a reply to the greeting, EHLO
+// or MAIL, or a lost connection.
 func sessionError(relay, step string, err error) error {
 	var protoErr *textproto.Error
 	if errors.As(err, &protoErr) {
