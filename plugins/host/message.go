@@ -226,8 +226,12 @@ func (m *message) walk(h textproto.MIMEHeader, body io.Reader, path string, dept
 	}
 
 	part := mimePart{path: path, contentType: ctype, fileName: entityFileName(h, params)}
-	if d, _, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil {
-		part.disposition = d
+	if cd := h.Get("Content-Disposition"); cd != "" {
+		if d, _, err := mime.ParseMediaType(cd); err == nil {
+			part.disposition = d
+		} else {
+			part.disposition = strings.ToLower(strings.TrimSpace(strings.SplitN(cd, ";", 2)[0]))
+		}
 	}
 
 	if ctype == "message/rfc822" || ctype == "message/global" {
@@ -282,11 +286,16 @@ func lenientParam(header, key string) string {
 		if i < 0 {
 			continue
 		}
-		v := header[i+len(k):]
-		if j := strings.IndexByte(v, ';'); j >= 0 {
+		v := strings.TrimSpace(header[i+len(k):])
+		if strings.HasPrefix(v, `"`) {
+			if j := strings.IndexByte(v[1:], '"'); j >= 0 {
+				return v[1 : j+1]
+			}
+		}
+		if j := strings.IndexAny(v, "; \t"); j >= 0 {
 			v = v[:j]
 		}
-		return strings.Trim(strings.TrimSpace(v), `"'`)
+		return strings.Trim(v, `"'`)
 	}
 	return ""
 }

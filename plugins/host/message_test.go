@@ -1,0 +1,105 @@
+package host
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestMIMEPartsFound(t *testing.T) {
+	msg := strings.Join([]string{
+		"Subject: parts",
+		"Content-Type: multipart/mixed; boundary=outer",
+		"",
+		"--outer",
+		"Content-Type: text/plain; charset=utf-8",
+		"",
+		"hello",
+		"--outer",
+		"Content-Type: multipart/alternative; boundary=inner",
+		"",
+		"--inner",
+		"Content-Type: text/html",
+		"",
+		"<p>hi</p>",
+		"--inner",
+		"Content-Type: application/octet-stream",
+		"Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf.exe",
+		"",
+		"AAAA",
+		"--inner--",
+		"--outer",
+		"Content-Type: message/rfc822",
+		"Content-Disposition: attachment; filename=fwd.eml",
+		"",
+		"Subject: inner",
+		"Content-Type: application/zip; name=\"=?UTF-8?B?c2VjcmV0LnppcA==?=\"",
+		"",
+		"PK",
+		"--outer",
+		"Content-Type: application/x-msdownload",
+		"Content-Disposition: attachment; filename=\"bad.scr\" broken",
+		"",
+		"MZ",
+		"--outer--",
+		"",
+	}, "\r\n")
+	m := newMessage(bytes.NewReader([]byte(msg)))
+	parts := m.mimeParts()
+	if m.mimeErr != nil {
+		t.Errorf("MIME walk error: %v", m.mimeErr)
+	}
+	want := []mimePart{
+		{path: "1", contentType: "text/plain"},
+		{path: "2.1", contentType: "text/html"},
+		{path: "2.2", contentType: "application/octet-stream", fileName: "résumé.pdf.exe", disposition: "attachment"},
+		{path: "3", contentType: "message/rfc822", fileName: "fwd.eml", disposition: "attachment"},
+		{path: "3.1", contentType: "application/zip", fileName: "secret.zip"},
+		{path: "4", contentType: "application/x-msdownload", fileName: "bad.scr", disposition: "attachment"},
+	}
+	if len(parts) != len(want) {
+		t.Fatalf("got %d parts %+v, want %d", len(parts), parts, len(want))
+	}
+	for i, w := range want {
+		g := parts[i]
+		if g.path != w.path || g.contentType != w.contentType || g.fileName != w.fileName || g.disposition != w.disposition {
+			t.Errorf("part %d: got %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestHeaderFieldsUnfolded(t *testing.T) {
+	msg := "Subject: a\r\n  folded\r\n\tline\r\nX-Empty:\r\nsubject: second\r\n\r\nbody"
+	m := newMessage(bytes.NewReader([]byte(msg)))
+	cases := []struct {
+		name  string
+		index int
+		want  string
+		found bool
+	}{
+		{"Subject", 0, "a  folded\tline", true},
+		{"SUBJECT", 1, "second", true},
+		{"Subject", 2, "", false},
+		{"X-Empty", 0, "", true},
+		{"Missing", 0, "", false},
+	}
+	for _, tc := range cases {
+		got, ok := m.headerValue(tc.name, tc.index)
+		if got != tc.want || ok != tc.found {
+			t.Errorf("%s[%d]: got %q %t, want %q %t", tc.name, tc.index, got, ok, tc.want, tc.found)
+		}
+	}
+	if got := string(m.bodyBytes()); got != "body" {
+		t.Errorf("body %q, want %q", got, "body")
+	}
+}
+
+func TestMessageWithoutBody(t *testing.T) {
+	m := newMessage(bytes.NewReader([]byte("Subject: only\r\n")))
+	if v, ok := m.headerValue("Subject", 0); !ok || v != "only" {
+		t.Errorf("Subject %q %t, want only", v, ok)
+	}
+	if n := m.bodySize(); n != 0 {
+		t.Errorf("body size %d, want 0", n)
+	}
+}
