@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/envelope"
+	"github.com/lambgate/lambgate/appliance/settings"
 )
 
 // logLines decodes the JSON log lines that have the message msg.
@@ -296,5 +298,51 @@ func TestNewBouncerRejectsBadConfig(t *testing.T) {
 				t.Error("NewBouncer returned no error")
 			}
 		})
+	}
+}
+
+func TestBouncerRateLimitUnderConcurrency(t *testing.T) {
+	cfg := testConfig()
+	cfg.RatePerDomain = 10
+	b, rec, _ := newTestBouncer(t, cfg)
+
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			env := originalEnvelope()
+			if err := b.Bounce(context.Background(), env, bodyOf(originalMessage()), env.Recipients); err != nil {
+				t.Errorf("Bounce: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+
+	if rec.count() != 10 {
+		t.Errorf("submitted %d DSNs from 50 concurrent bounces, expected the limit of 10", rec.count())
+	}
+	if got := b.Stats().Suppressed[ReasonRateLimited]; got != 40 {
+		t.Errorf("Stats.Suppressed[rate_limited] = %d, expected 40", got)
+	}
+}
+
+func TestConfigFromSettingsCopiesBounceRole(t *testing.T) {
+	s := settings.Default()
+	s.Bounce.SourceAddress = "192.0.2.25"
+	s.Bounce.Interface = "wan"
+	s.Bounce.Resolver = "127.0.0.1:53"
+
+	got := ConfigFromSettings(s)
+	want := Config{
+		Hostname:       "lambgate.example.test",
+		HELO:           "bounce.example.test",
+		SourceAddress:  "192.0.2.25",
+		Interface:      "wan",
+		Resolver:       "127.0.0.1:53",
+		MXPort:         25,
+		RequireSPFPass: true,
+		RatePerDomain:  60,
+	}
+	if got != want {
+		t.Errorf("ConfigFromSettings = %+v, expected %+v", got, want)
 	}
 }
