@@ -152,12 +152,13 @@ func (b *Bouncer) Bounce(ctx context.Context, env *envelope.Envelope, body envel
 	}
 
 	b.count(func(s *Stats) { s.Submitted++ })
-	b.log.Info("bounce queued",
-		"queue_id", env.QueueID,
-		"dsn_queue_id", dsn.QueueID,
-		"from", env.From,
-		"rcpt", addresses(notify),
-		"status", failureOf(notify[0]).Status)
+	attrs := []any{"queue_id", env.QueueID, "from", env.From, "rcpt", addresses(notify),
+		"status", failureOf(notify[0]).Status}
+	// The submit function sets the DSN's queue id when the spool assigns one.
+	if dsn.QueueID != "" {
+		attrs = append(attrs, "dsn_queue_id", dsn.QueueID)
+	}
+	b.log.Info("bounce queued", attrs...)
 	return nil
 }
 
