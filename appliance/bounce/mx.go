@@ -86,21 +86,22 @@ func (d *MXDeliverer) Deliver(ctx context.Context, env *envelope.Envelope, body 
 
 	var results []envelope.Result
 	for _, domain := range domains {
-		start := time.Now()
 		res, err := d.deliverDomain(ctx, env, body, domain, byDomain[domain])
 		if err != nil {
 			d.log.Error("bounce delivery failed", "queue_id", env.QueueID, "reason", err.Error())
 			return nil, err
 		}
 		for _, r := range res {
-			d.logResult(env, r, time.Since(start))
+			d.logResult(env, r)
 		}
 		results = append(results, res...)
 	}
 	return results, nil
 }
 
-func (d *MXDeliverer) logResult(env *envelope.Envelope, r envelope.Result, delay time.Duration) {
+// logResult writes the Postfix-style trail line of one recipient. The
+// delay is the time since the DSN was queued, as in Postfix's delay=.
+func (d *MXDeliverer) logResult(env *envelope.Envelope, r envelope.Result) {
 	status := "deferred"
 	switch {
 	case r.Delivered:
@@ -108,14 +109,18 @@ func (d *MXDeliverer) logResult(env *envelope.Envelope, r envelope.Result, delay
 	case r.Permanent:
 		status = "bounced"
 	}
+	var delay time.Duration
+	if !env.Received.IsZero() {
+		delay = time.Since(env.Received).Round(time.Millisecond)
+	}
 	d.log.Info("bounce delivery",
 		"queue_id", env.QueueID,
 		"from", "<>",
 		"rcpt", r.Recipient,
 		"relay", r.Relay,
-		"delay", delay.Round(time.Millisecond).String(),
+		"delay", delay.String(),
 		"status", status,
-		"reason", fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, r.Text))
+		"reason", (&statusError{Code: r.Code, Status: r.Enhanced, Text: r.Text}).Error())
 }
 
 // deliverDomain tries the MX addresses of domain in order until one
