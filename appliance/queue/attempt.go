@@ -56,6 +56,7 @@ func (q *Queue) process(env *envelope.Envelope) outcome {
 			q.log.Error("removing delivered message failed", "queue_id", env.QueueID, "reason", err.Error())
 			q.saveState(env)
 		}
+		q.log.Info("removed", "queue_id", env.QueueID)
 		out.removed = true
 		return out
 	}
@@ -139,6 +140,9 @@ func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (bool
 	cfg := q.config()
 	started := q.clock.Now()
 	env.Attempts++
+	// NOTE: a crash after the Deliverer returned and before the state is
+	// saved sends these recipients again after the restart (at least once,
+	// never lost).
 	results, err := q.callDeliverer(env, body)
 	now := q.clock.Now()
 
@@ -214,6 +218,8 @@ func (q *Queue) callDeliverer(env *envelope.Envelope, body envelope.Body) (resul
 			results, err = nil, fmt.Errorf("deliverer panicked: %v", p)
 		}
 	}()
+	// TODO: no per-attempt deadline: a Deliverer that ignores its own
+	// timeouts holds a worker until Stop cancels q.ctx.
 	return d.Deliver(q.ctx, env.Clone(), body)
 }
 

@@ -97,7 +97,7 @@ func (c *fakeClock) waitForTimer(t *testing.T, at time.Time) {
 	t.Fatalf("the queue armed no timer for %s", at.Format(time.TimeOnly))
 }
 
-// fakeDeliverer records each call and answers with respond.
+// fakeDeliverer records each call and returns the results of respond.
 type fakeDeliverer struct {
 	clock   *fakeClock
 	respond func(call int, env *envelope.Envelope) ([]envelope.Result, error)
@@ -142,7 +142,7 @@ func (d *fakeDeliverer) recorded() []deliveryCall {
 	return append([]deliveryCall(nil), d.calls...)
 }
 
-// resultsFor answers every pending recipient of env alike.
+// resultsFor returns res for every pending recipient of env.
 func resultsFor(env *envelope.Envelope, res envelope.Result) []envelope.Result {
 	var out []envelope.Result
 	for _, r := range env.Pending() {

@@ -1,10 +1,11 @@
-// Package queue owns the delivery schedule of spooled messages: it keeps
-// every message of the spool's queue area in memory with its next attempt,
-// runs deliveries on a bounded set of workers, retries with exponential
-// backoff, hands permanent failures and expired recipients to the Bouncer,
-// and records each recipient's outcome in the spool, so a restart never
-// sends a delivered recipient again. It never talks SMTP and never builds a
-// DSN: the Deliverers and the Bouncer do that.
+// Package queue owns the delivery schedule of spooled messages. It keeps
+// every message of the spool's queue area in memory with its next attempt
+// and runs deliveries on a bounded set of workers. It retries with
+// exponential backoff and hands permanent failures and expired recipients
+// to the Bouncer. Each recipient's outcome is saved in the spool, so a
+// restart does not send a delivered recipient again (except one delivered
+// just before a crash, before its state was saved). It never talks SMTP
+// and never builds a DSN: the Deliverers and the Bouncer do that.
 package queue
 
 import (

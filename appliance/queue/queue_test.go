@@ -293,7 +293,7 @@ func TestRestartResumesPartialDelivery(t *testing.T) {
 	}
 }
 
-// switchable answers with a temporary connection failure while down and
+// switchable returns a temporary connection failure while down and
 // delivers every recipient once up.
 type switchable struct {
 	mu sync.Mutex

@@ -116,7 +116,7 @@ func (q *Queue) dispatch() {
 	}
 }
 
-// outcome is what one attempt did to its message.
+// outcome is the result of one attempt for its message as a whole.
 type outcome struct {
 	// removed: no recipient is left and the message is gone from the spool.
 	removed bool

@@ -155,6 +155,9 @@ func (s *Spool) listIDs(area Area) ([]string, error) {
 // with env: it writes a state file, syncs it and renames it into place, so
 // the message bytes are never rewritten.
 func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
 	if err := checkArea(area); err != nil {
 		return err
 	}
@@ -202,6 +205,9 @@ func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
 
 // Remove deletes a message and its state durably.
 func (s *Spool) Remove(area Area, queueID string) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
 	if err := checkArea(area); err != nil {
 		return err
 	}
@@ -230,6 +236,9 @@ func (s *Spool) Remove(area Area, queueID string) error {
 
 // Move moves a message and its state from one area to another durably.
 func (s *Spool) Move(queueID string, from, to Area) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
 	for _, a := range []Area{from, to} {
 		if err := checkArea(a); err != nil {
 			return err

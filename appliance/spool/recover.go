@@ -57,6 +57,8 @@ func (s *Spool) emptyTmp() error {
 
 // verifyArea checks the full checksum of every message in area, removes the
 // ones that fail with their state file, and returns the ids that remain.
+// TODO: this reads every spooled byte at each start, so a spool of many
+// gigabytes delays the start of the gateway.
 func (s *Spool) verifyArea(area Area) (map[string]bool, error) {
 	ids, err := s.listIDs(area)
 	if err != nil {

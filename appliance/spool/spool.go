@@ -160,6 +160,17 @@ func (s *Spool) statePath(area Area, id string) string {
 
 func (s *Spool) tmpDir() string { return filepath.Join(s.dir, tmpDirName) }
 
+// checkOpen returns ErrClosed once Close was called, so that no file is
+// changed without the sync that would make the change durable.
+func (s *Spool) checkOpen() error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
 func checkArea(area Area) error {
 	if !area.valid() {
 		return fmt.Errorf("spool: invalid area %q: use %q or %q", area, AreaQueue, AreaQuarantine)

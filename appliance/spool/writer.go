@@ -49,6 +49,9 @@ var errWriterDone = errors.New("spool: writer already committed or aborted")
 // is empty. Commit stores env as it is at that moment, so callers may still
 // change recipients, tags and Prepend until then.
 func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
 	if env.QueueID == "" {
 		env.QueueID = NewQueueID()
 	} else if err := checkQueueID(env.QueueID); err != nil {
