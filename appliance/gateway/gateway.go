@@ -1,0 +1,205 @@
+// Package gateway assembles the running appliance from its settings: the
+// spool, the queue, the relay or Maildir target, the bounce sender, the
+// policy checker, the filters and the inbound SMTP server. It owns their
+// lifecycle (start, reload, shutdown) and the glue between them, and never
+// implements mail handling itself.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/lambgate/lambgate/appliance/bounce"
+	"github.com/lambgate/lambgate/appliance/envelope"
+	"github.com/lambgate/lambgate/appliance/filter"
+	"github.com/lambgate/lambgate/appliance/policy"
+	"github.com/lambgate/lambgate/appliance/queue"
+	"github.com/lambgate/lambgate/appliance/settings"
+	"github.com/lambgate/lambgate/appliance/smtpd"
+	"github.com/lambgate/lambgate/appliance/spool"
+)
+
+// Gateway is one running appliance.
+type Gateway struct {
+	dataDir string
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	settings *settings.Settings
+
+	spool   *spool.Spool
+	queue   *queue.Queue
+	smtp    *smtpd.Server
+	policy  *policy.Checker
+	inbound *switchDeliverer
+	mx      *switchDeliverer
+	bouncer *switchBouncer
+	filters filter.Chain
+	metrics *metrics
+	admin   *http.Server
+
+	listeners []net.Listener
+}
+
+// New builds every component from s without opening any listener, so that
+// a bad setting fails before the gateway is reachable.
+func New(dataDir string, s *settings.Settings, log *slog.Logger) (*Gateway, error) {
+	g := &Gateway{
+		dataDir:  dataDir,
+		log:      log,
+		settings: s,
+		metrics:  newMetrics(),
+	}
+
+	sp, err := spool.Open(filepath.Join(dataDir, "spool"), log)
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	g.spool = sp
+
+	target, err := g.newInboundDeliverer(s)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	g.inbound = newSwitchDeliverer(target)
+
+	bcfg := bounce.ConfigFromSettings(s)
+	mx, err := bounce.NewMXDeliverer(bcfg, log)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("bounce sender: %w", err)
+	}
+	g.mx = newSwitchDeliverer(mx)
+	b, err := bounce.NewBouncer(bcfg, g.submitBounce, log)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("bounce sender: %w", err)
+	}
+	g.bouncer = newSwitchBouncer(b)
+
+	g.queue = queue.New(sp, map[envelope.Kind]envelope.Deliverer{
+		envelope.KindInbound: g.inbound,
+		envelope.KindBounce:  g.mx,
+	}, g.bouncer, g.queueConfig(s), log)
+	g.registerGauges()
+
+	g.policy, err = policy.New(policy.ConfigFrom(s, dataDir), proberFunc(g.probe), log)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("recipient policy: %w", err)
+	}
+
+	g.filters = filter.None{}
+
+	tlsConfig, err := smtpd.TLSConfig(s.Inbound.TLSCert, s.Inbound.TLSKey, dataDir, s.Hostname)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("inbound TLS: %w", err)
+	}
+	g.smtp, err = smtpd.New(smtpd.ConfigFrom(s, tlsConfig), smtpd.Deps{
+		Store:    spoolStore{sp},
+		Enqueuer: g.queue,
+		Policy:   g.policy,
+		SPF:      spfChecker(s, log),
+		Filters:  g.filters,
+		Log:      log,
+	})
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("inbound SMTP: %w", err)
+	}
+	return g, nil
+}
+
+// Start resumes the spooled queue and opens the inbound listeners. A
+// listener that cannot bind stops the start: a gateway that silently
+// listens on fewer addresses than configured would lose mail to retries.
+func (g *Gateway) Start(ctx context.Context) error {
+	if err := g.queue.Start(ctx); err != nil {
+		return fmt.Errorf("start queue: %w", err)
+	}
+
+	g.mu.Lock()
+	s := g.settings
+	g.mu.Unlock()
+	for _, addr := range s.Inbound.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			g.closeListeners()
+			return fmt.Errorf("inbound listener %s: %w", addr, err)
+		}
+		g.listeners = append(g.listeners, l)
+	}
+	for _, l := range g.listeners {
+		go g.serve(l)
+	}
+
+	if err := g.startAdmin(s); err != nil {
+		g.closeListeners()
+		return err
+	}
+
+	g.logReady(s)
+	return nil
+}
+
+func (g *Gateway) serve(l net.Listener) {
+	if err := g.smtp.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+		g.log.Error("inbound listener stopped", "addr", l.Addr().String(), "err", err)
+	}
+}
+
+func (g *Gateway) closeListeners() {
+	for _, l := range g.listeners {
+		l.Close()
+	}
+	g.listeners = nil
+}
+
+// logReady prints where the gateway listens and where accepted mail goes,
+// which is what a new user needs after "make run".
+func (g *Gateway) logReady(s *settings.Settings) {
+	addrs := make([]string, len(g.listeners))
+	for i, l := range g.listeners {
+		addrs[i] = l.Addr().String()
+	}
+	target := "relay to " + s.Internal.Server
+	if s.Internal.Server == "" {
+		target = "Maildir " + filepath.Join(g.dataDir, "maildir", "new")
+	}
+	g.log.Info("accepting mail",
+		"listen", strings.Join(addrs, ","),
+		"domains", strings.Join(s.Domains.Relay, ","),
+		"delivery", target,
+		"admin", s.Admin.Listen)
+}
+
+// Shutdown stops accepting mail, lets open sessions finish within ctx, then
+// stops the queue. Accepted mail stays in the spool for the next start.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopAdmin(ctx)
+	err := g.smtp.Shutdown(ctx)
+	if err != nil {
+		g.smtp.Close()
+	}
+	if qerr := g.queue.Stop(ctx); qerr != nil && err == nil {
+		err = qerr
+	}
+	g.inbound.close()
+	g.spool.Close()
+	return err
+}
+
+// Queue exposes the delivery queue, for the web setup and tests.
+func (g *Gateway) Queue() *queue.Queue { return g.queue }
+
+// Spool exposes the spool, for the web setup and tests.
+func (g *Gateway) Spool() *spool.Spool { return g.spool }
