@@ -122,7 +122,8 @@ func (b *Bouncer) Bounce(ctx context.Context, env *envelope.Envelope, body envel
 	domain := senderDomain(env.From)
 	// The rate limit is checked last, so that a DSN stopped by another
 	// safeguard does not use up the domain's allowance.
-	if !b.limiter.allow(domain, now) {
+	giveBack, ok := b.limiter.take(domain, now)
+	if !ok {
 		b.suppress(env, ReasonRateLimited, domain)
 		return nil
 	}
@@ -136,6 +137,7 @@ func (b *Bouncer) Bounce(ctx context.Context, env *envelope.Envelope, body envel
 		Date:     now,
 	})
 	if err != nil {
+		giveBack()
 		return fmt.Errorf("bounce: build the DSN for %s: %w", env.QueueID, err)
 	}
 
@@ -147,6 +149,9 @@ func (b *Bouncer) Bounce(ctx context.Context, env *envelope.Envelope, body envel
 		Size:       int64(len(msg)),
 	}
 	if err := b.submit(ctx, dsn, msg); err != nil {
+		// The queue calls Bounce again later, which must not find the
+		// token of a DSN that was never spooled used up.
+		giveBack()
 		b.count(func(s *Stats) { s.SubmitFailed++ })
 		return fmt.Errorf("bounce: spool the DSN for %s to %s: %w", env.QueueID, env.From, err)
 	}

@@ -282,6 +282,30 @@ func TestBouncerSubmitErrorIsNotFinal(t *testing.T) {
 	}
 }
 
+func TestBouncerRetryAfterSubmitErrorKeepsToken(t *testing.T) {
+	cfg := testConfig()
+	cfg.RatePerDomain = 1
+	b, rec, _ := newTestBouncer(t, cfg)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	b.now = func() time.Time { return now }
+	env := originalEnvelope()
+
+	rec.err = errors.New("disk full")
+	if err := b.Bounce(context.Background(), env, bodyOf(originalMessage()), env.Recipients); err == nil {
+		t.Fatal("Bounce returned nil, expected the submit error")
+	}
+	rec.err = nil
+	if err := b.Bounce(context.Background(), env, bodyOf(originalMessage()), env.Recipients); err != nil {
+		t.Fatalf("retried Bounce: %v", err)
+	}
+	if rec.count() != 1 {
+		t.Errorf("submitted %d DSNs on retry, expected 1: the failed attempt must not use the token", rec.count())
+	}
+	if got := b.Stats().Suppressed[ReasonRateLimited]; got != 0 {
+		t.Errorf("Stats.Suppressed[rate_limited] = %d, expected 0", got)
+	}
+}
+
 func TestNewBouncerRejectsBadConfig(t *testing.T) {
 	submit := (&recorder{}).submit
 	tests := []struct {

@@ -27,9 +27,10 @@ func newDomainLimiter(perHour int) *domainLimiter {
 	return &domainLimiter{perHour: perHour, buckets: map[string]*rate.Limiter{}}
 }
 
-// allow takes one token for domain at now and reports whether one was
-// left.
-func (l *domainLimiter) allow(domain string, now time.Time) bool {
+// take takes one token for domain at now. It returns false when none was
+// left, and otherwise a function that puts the token back, for a DSN that
+// could not be spooled.
+func (l *domainLimiter) take(domain string, now time.Time) (giveBack func(), ok bool) {
 	domain = strings.ToLower(domain)
 
 	l.mu.Lock()
@@ -43,7 +44,12 @@ func (l *domainLimiter) allow(domain string, now time.Time) bool {
 		bucket = rate.NewLimiter(rate.Every(time.Hour/time.Duration(l.perHour)), l.perHour)
 		l.buckets[domain] = bucket
 	}
-	return bucket.AllowN(now, 1)
+	reservation := bucket.ReserveN(now, 1)
+	if reservation.DelayFrom(now) > 0 {
+		reservation.CancelAt(now)
+		return nil, false
+	}
+	return func() { reservation.CancelAt(now) }, true
 }
 
 func (l *domainLimiter) dropFull(now time.Time) {
