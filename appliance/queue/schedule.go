@@ -43,6 +43,13 @@ func (s *schedule) Pop() any {
 
 // add puts a message into the queue. The caller holds q.mu.
 func (q *Queue) add(env *envelope.Envelope, next time.Time, deferred bool) {
+	if env.Received.IsZero() {
+		// The lifetime counts from Received; without it the message
+		// would expire after its first failure.
+		q.log.Warn("message has no received time, counting its lifetime from now",
+			"queue_id", env.QueueID)
+		env.Received = q.clock.Now()
+	}
 	it := &item{env: env, next: next, deferred: deferred}
 	q.items[env.QueueID] = it
 	heap.Push(&q.schedule, it)

@@ -16,10 +16,14 @@ import (
 // mountTinyTmpfs mounts a 256 KiB tmpfs on a new temporary directory. It
 // needs root (CAP_SYS_ADMIN) and fails the test without it.
 func mountTinyTmpfs(t *testing.T) string {
+	return mountTmpfs(t, "size=256k")
+}
+
+func mountTmpfs(t *testing.T, options string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
-		t.Fatalf("mount a 256 KiB tmpfs on %s: %v (this test must run as root)", dir, err)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, options); err != nil {
+		t.Fatalf("mount a tmpfs (%s) on %s: %v (this test must run as root)", options, dir, err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, 0); err != nil {
@@ -120,4 +124,69 @@ func TestFullFilesystemKeepsCommittedMessages(t *testing.T) {
 	if _, err := commitMessage(s, AreaQueue, 10_000); err != nil {
 		t.Errorf("commit after freeing space: %v", err)
 	}
+}
+
+func TestFullFilesystemFailsCommit(t *testing.T) {
+	dir := mountTinyTmpfs(t)
+	s := openSpool(t, dir)
+
+	// A filler file takes every free page, so the small message stays in
+	// the write buffer until Commit flushes it.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	page := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(page); err != nil {
+			break
+		}
+	}
+
+	env := testEnvelope("a@example.test")
+	w, err := s.Create(env)
+	if err != nil {
+		t.Fatalf("Create on a full file system: %v (expected the failure at Commit)", err)
+	}
+	if _, err := w.Write(bodyFor(env.QueueID, 100)); err != nil {
+		t.Fatalf("buffered Write failed: %v (expected the failure at Commit)", err)
+	}
+	err = w.Commit(context.Background(), AreaQueue)
+	if err == nil {
+		t.Fatal("Commit succeeded on a full file system")
+	}
+	checkNoSpace(t, err)
+	checkTmpEmpty(t, dir)
+	if _, err := s.Open(AreaQueue, env.QueueID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open of the failed message = %v, want ErrNotFound", err)
+	}
+}
+
+func TestExhaustedInodesFailCreate(t *testing.T) {
+	// The root, tmp, queue, quarantine and the lock file take five inodes,
+	// so only a few messages fit.
+	dir := mountTmpfs(t, "size=256k,nr_inodes=8")
+	s := openSpool(t, dir)
+
+	var err error
+	created := 0
+	for range 10 {
+		var w *Writer
+		w, err = s.Create(testEnvelope("a@example.test"))
+		if err != nil {
+			break
+		}
+		created++
+		w.Write([]byte("Subject: x\r\n\r\nbody\r\n"))
+		if err = w.Commit(context.Background(), AreaQueue); err != nil {
+			t.Fatalf("Commit after a successful Create: %v", err)
+		}
+	}
+	if err == nil {
+		t.Fatal("10 messages fit in 8 inodes")
+	}
+	t.Logf("after %d messages: %v", created, err)
+	checkNoSpace(t, err)
+	checkTmpEmpty(t, dir)
 }
