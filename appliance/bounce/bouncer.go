@@ -37,11 +37,11 @@ const (
 	// ReasonSPFNotPass: RequireSPFPass is set and the sender's SPF result
 	// was not "pass", so the sender may be forged.
 	ReasonSPFNotPass Reason = "spf_not_pass"
-	// ReasonNotifyNever: every failed recipient asked for no failure DSN
+	// ReasonNotifyNever: every failed recipient requested no failure DSN
 	// (RFC 3461 NOTIFY=NEVER, or a NOTIFY list without FAILURE).
 	ReasonNotifyNever Reason = "notify_never"
-	// ReasonRateLimited: the sender's domain had RatePerDomain DSNs in
-	// the last hour.
+	// ReasonRateLimited: the sender's domain used up its allowance of
+	// RatePerDomain DSNs per hour (a token bucket that refills evenly).
 	ReasonRateLimited Reason = "rate_limited"
 )
 
@@ -149,8 +149,8 @@ func (b *Bouncer) Bounce(ctx context.Context, env *envelope.Envelope, body envel
 		Size:       int64(len(msg)),
 	}
 	if err := b.submit(ctx, dsn, msg); err != nil {
-		// The queue calls Bounce again later, which must not find the
-		// token of a DSN that was never spooled used up.
+		// The queue retries Bounce after an error, and a DSN that was
+		// never spooled must not count against the domain's limit.
 		giveBack()
 		b.count(func(s *Stats) { s.SubmitFailed++ })
 		return fmt.Errorf("bounce: spool the DSN for %s to %s: %w", env.QueueID, env.From, err)
