@@ -422,3 +422,8 @@ func (s *stubChain) Data(_ context.Context, _ *filter.Txn, m filter.Message) (fi
 	s.mu.Unlock()
 	return s.data, s.edits
 }
+
+// policyStatic is a policy config with a static recipient list.
+func policyStatic(addrs ...string) policy.Config {
+	return policy.Config{Validation: settings.ValidateStatic, Static: addrs}
+}
