@@ -128,8 +128,14 @@ func (ns *NS) Do(fn func() error) error {
 // Command returns a command that runs name inside the namespace through
 // "ip netns exec", which also mounts the namespace's own /sys.
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	argv := append(ns.Exec(), name)
+	return exec.CommandContext(ctx, argv[0], append(argv[1:], args...)...)
 }
+
+// Exec returns the command prefix that runs a program inside the namespace,
+// {"ip", "netns", "exec", Name}, for helpers that take one, such as
+// testenv.PostfixOptions.Exec.
+func (ns *NS) Exec() []string { return []string{"ip", "netns", "exec", ns.Name} }
 
 // Run runs a command inside the namespace, fails the test when it fails,
 // and returns its combined output.

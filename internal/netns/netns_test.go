@@ -137,6 +137,19 @@ func TestCaptureSeesPacketsOnVeth(t *testing.T) {
 	}
 }
 
+func TestExecPrefixRunsInNamespace(t *testing.T) {
+	ns := New(t, "prefix")
+	ns.AddAddr("lo", "203.0.113.7/32")
+	argv := append(ns.Exec(), "ip", "-o", "addr", "show", "dev", "lo")
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v: %s", argv, err, out)
+	}
+	if !strings.Contains(string(out), "203.0.113.7/32") {
+		t.Errorf("loopback in the namespace lacks 203.0.113.7:\n%s", out)
+	}
+}
+
 func TestStopReturnsExitStatus(t *testing.T) {
 	ns := New(t, "exit")
 	p := ns.Start("sh", "-c", "echo started; exit 3")
