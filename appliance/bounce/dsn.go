@@ -61,9 +61,9 @@ func buildDSN(r *report) ([]byte, error) {
 
 	top := []struct{ name, value string }{
 		{"From", "Mail Delivery System <MAILER-DAEMON@" + r.HELO + ">"},
-		// NOTE: a sender with a UTF-8 local part gets an 8-bit To field,
-		// which needs SMTPUTF8 on the way and message/global-delivery-status
-		// (RFC 6533), neither of which is used yet.
+		// TODO: a sender with a UTF-8 local part gets an 8-bit To field.
+		// It needs SMTPUTF8 on delivery and message/global-delivery-status
+		// (RFC 6533), and neither is used yet.
 		{"To", (&mail.Address{Address: r.Original.From}).String()},
 		{"Subject", dsnSubject},
 		{"Date", r.Date.Format(time.RFC1123Z)},
@@ -191,9 +191,10 @@ func writeStatusPart(parts *multipart.Writer, r *report) error {
 		} else {
 			field("Diagnostic-Code", "X-Lambgate; "+asciiOnly(f.Text))
 		}
-		// NOTE: the recipient record keeps no attempt time, so a recipient
-		// that was tried reports the DSN's own date, which the queue sets
-		// right after the last attempt or at expiry.
+		// TODO: use the recipient's own last attempt time once
+		// envelope.Recipient records it. Until then a recipient that was
+		// tried reports the DSN's date, since the queue bounces right after
+		// a permanent failure or at expiry.
 		if rcpt.Attempts > 0 {
 			field("Last-Attempt-Date", r.Date.Format(time.RFC1123Z))
 		}

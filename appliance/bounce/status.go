@@ -133,8 +133,8 @@ func dsnAddress(addrType, addr string) string {
 // originalRecipient returns the Original-Recipient value for an ORCPT
 // parameter, stored as "type;address" or as a bare address (taken as
 // rfc822), or "" when orcpt is empty.
-// NOTE: the address is used as stored; an ORCPT still in xtext form
-// ("+2B" escapes) is reported undecoded.
+// TODO: decode an ORCPT still in xtext form ("+2B" escapes); the address
+// is reported as stored.
 func originalRecipient(orcpt string) string {
 	orcpt = strings.TrimSpace(orcpt)
 	if orcpt == "" {
