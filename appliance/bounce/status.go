@@ -131,10 +131,8 @@ func dsnAddress(addrType, addr string) string {
 }
 
 // originalRecipient returns the Original-Recipient value for an ORCPT
-// parameter, stored as "type;address" or as a bare address (taken as
-// rfc822), or "" when orcpt is empty.
-// TODO: decode an ORCPT still in xtext form ("+2B" escapes); the address
-// is reported as stored.
+// parameter, or "" when orcpt is empty. The envelope keeps ORCPT decoded
+// from xtext, as "type;address" or as a bare address taken as rfc822.
 func originalRecipient(orcpt string) string {
 	orcpt = strings.TrimSpace(orcpt)
 	if orcpt == "" {
