@@ -50,13 +50,16 @@ func (q *Queue) process(env *envelope.Envelope) outcome {
 	q.bounceFailed(env, msg, cfg)
 
 	if env.Done() && !hasState(env, envelope.StateBounce) {
-		if err := q.spool.Remove(spool.AreaQueue, env.QueueID); err != nil && !errors.Is(err, spool.ErrNotFound) {
+		err := q.spool.Remove(spool.AreaQueue, env.QueueID)
+		switch {
+		case err == nil:
+			q.log.Info("removed", "queue_id", env.QueueID)
+		case !errors.Is(err, spool.ErrNotFound):
 			// Keep the final states on disk, so a restart does not send
-			// the delivered recipients again.
-			q.log.Error("removing delivered message failed", "queue_id", env.QueueID, "reason", err.Error())
+			// the delivered recipients again but only retries the removal.
+			q.log.Error("removing finished message failed", "queue_id", env.QueueID, "reason", err.Error())
 			q.saveState(env)
 		}
-		q.log.Info("removed", "queue_id", env.QueueID)
 		out.removed = true
 		return out
 	}
