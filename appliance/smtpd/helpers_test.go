@@ -427,3 +427,10 @@ func (s *stubChain) Data(_ context.Context, _ *filter.Txn, m filter.Message) (fi
 func policyStatic(addrs ...string) policy.Config {
 	return policy.Config{Validation: settings.ValidateStatic, Static: addrs}
 }
+
+// proberFunc adapts a function to policy.Prober.
+type proberFunc func(rcpt string) (bool, error)
+
+func (f proberFunc) Probe(_ context.Context, rcpt string) (bool, error) { return f(rcpt) }
+
+func policyConfigAll() policy.Config { return policy.Config{} }

@@ -31,7 +31,7 @@ func receivedHeader(t traceInfo) string {
 	b.WriteString("Received: from ")
 	helo := sanitizeHELO(t.HELO)
 	ipLit := addressLiteral(t.ClientIP)
-	if helo != "" && isDomainOrLiteral(helo) {
+	if helo == t.HELO && helo != "" && isDomainOrLiteral(helo) {
 		b.WriteString(helo)
 		b.WriteString(" (" + ipLit + ")")
 	} else {

@@ -202,4 +202,3 @@ func TestStartTLSDropsInjectedRset(t *testing.T) {
 		t.Errorf("first reply in TLS %q, want the NOOP reply, not RSET's", reply)
 	}
 }
-
