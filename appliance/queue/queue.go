@@ -40,8 +40,9 @@ type Config struct {
 
 	// OnEvent, when set, receives every recipient outcome, for metrics. It
 	// is called synchronously from the worker, so it must return quickly.
+	// Only New sets it: SetConfig keeps the hook that New got.
 	OnEvent func(Event)
-	// Clock replaces the system clock, for tests. SetConfig ignores it.
+	// Clock replaces the system clock, for tests. Only New sets it.
 	Clock Clock
 }
 
@@ -181,10 +182,12 @@ func (q *Queue) Kick() {
 	q.signal()
 }
 
-// SetConfig applies a new schedule and worker count. Messages already
-// waiting keep their next attempt until it comes.
+// SetConfig applies a new schedule and worker count, as a settings reload
+// does. OnEvent and Clock stay as New set them. Messages already waiting
+// keep their next attempt until it comes.
 func (q *Queue) SetConfig(cfg Config) {
 	q.mu.Lock()
+	cfg.OnEvent, cfg.Clock = q.cfg.OnEvent, q.cfg.Clock
 	q.cfg = cfg.withDefaults()
 	q.mu.Unlock()
 	q.signal()

@@ -520,3 +520,53 @@ type delivererFunc func(context.Context, *envelope.Envelope, envelope.Body) ([]e
 func (f delivererFunc) Deliver(ctx context.Context, env *envelope.Envelope, body envelope.Body) ([]envelope.Result, error) {
 	return f(ctx, env, body)
 }
+
+func TestSetConfigRaisesWorkerLimit(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, Config{Workers: 1}, func(_ int, env *envelope.Envelope) ([]envelope.Result, error) {
+		<-release
+		return resultsFor(env, sent), nil
+	})
+	q := h.start()
+	for _, rcpt := range []string{"a@example.test", "b@example.test", "c@example.test"} {
+		q.Enqueue(h.spoolMessage(envelope.KindInbound, pending(rcpt)...))
+	}
+	waitActive(t, q, 1)
+
+	// The new config has no OnEvent: SetConfig must keep the hook, or the
+	// events below never arrive.
+	q.SetConfig(Config{Workers: 3})
+	waitActive(t, q, 3)
+	close(release)
+	h.expectSet(EventDelivered, "a@example.test", "b@example.test", "c@example.test")
+}
+
+func waitActive(t *testing.T, q *Queue, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for q.Stats().Active != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts running, want %d", q.Stats().Active, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBounceStateInDSNIsDropped(t *testing.T) {
+	h := newHarness(t, Config{}, alwaysSent)
+	q := h.start()
+	env := h.spoolMessage(envelope.KindBounce, envelope.Recipient{Address: "sender@example.org", State: envelope.StateBounce})
+	q.Enqueue(env)
+
+	ev := h.expect(EventDropped, "sender@example.org")
+	if !strings.Contains(ev.Reason, "never bounced") {
+		t.Errorf("drop reason %q", ev.Reason)
+	}
+	h.waitEmpty()
+	if calls := h.bounce.recorded(); len(calls) != 0 {
+		t.Errorf("a DSN was bounced: %+v", calls)
+	}
+	if calls := h.deliver.recorded(); len(calls) != 0 {
+		t.Errorf("a recipient in state bounce was delivered: %+v", calls)
+	}
+}
