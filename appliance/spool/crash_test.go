@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,15 +16,22 @@ import (
 
 const crashChildEnv = "LAMBGATE_SPOOL_CRASH_DIR"
 
-// TestCrashChild is the child process of TestKillDuringCommitKeepsCommitted.
-// It commits messages in a loop from several goroutines and prints each
-// queue id once Commit has returned, until it is killed.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashChildEnv)
-	if dir == "" {
+// TestMain runs the crash child instead of the tests when the parent test
+// sets crashChildEnv.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		runCrashChildLoop(dir)
 		return
 	}
-	s, err := Open(dir, testLogger(t))
+	os.Exit(m.Run())
+}
+
+// runCrashChildLoop is the child process of
+// TestKillDuringCommitKeepsCommitted. It commits messages in a loop from
+// several goroutines and prints each queue id once Commit has returned,
+// until it is killed.
+func runCrashChildLoop(dir string) {
+	s, err := Open(dir, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -92,7 +100,7 @@ func TestKillDuringCommitKeepsCommitted(t *testing.T) {
 // reported at least count commits, and returns every id it reported.
 func runCrashChild(t *testing.T, dir string, count int) []string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
