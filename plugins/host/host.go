@@ -52,6 +52,11 @@ type Config struct {
 	Trace func(Trace)
 }
 
+type rejected struct {
+	fingerprint string
+	err         error
+}
+
 // Host is the plugin runtime. It implements filter.Chain and is safe for
 // concurrent use.
 type Host struct {
@@ -68,7 +73,7 @@ type Host struct {
 
 	// reloadMu serializes reloads; the fields below it belong to them.
 	reloadMu sync.Mutex
-	rejected map[string]string // file -> fingerprint already rejected and logged
+	rejected map[string]rejected // by file: versions already rejected and logged
 	kvs      map[string]*kvStore
 	closed   bool
 }
@@ -85,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		maxInst:  cfg.MaxInstances,
 		log:      cfg.Log,
 		trace:    cfg.Trace,
-		rejected: make(map[string]string),
+		rejected: make(map[string]rejected),
 		kvs:      make(map[string]*kvStore),
 	}
 	if h.now == nil {

@@ -14,7 +14,13 @@ import (
 type ReloadResult struct {
 	Loaded   []string // plugins new or changed
 	Removed  []string // plugins whose files are gone
-	Rejected []string // files that failed validation
+	Rejected []Rejection // files that failed validation
+}
+
+// Rejection is a module file that failed validation, with the reason.
+type Rejection struct {
+	File string
+	Err  error
 }
 
 // Reload scans the plugins directory and swaps in a new plugin set when
@@ -52,7 +58,7 @@ func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
 	for _, file := range files {
 		p, loaded, err := h.loadFile(ctx, file, byFile[file])
 		if err != nil {
-			res.Rejected = append(res.Rejected, file)
+			res.Rejected = append(res.Rejected, Rejection{File: file, Err: err})
 		}
 		if p == nil {
 			continue
@@ -117,8 +123,8 @@ func (h *Host) loadFile(ctx context.Context, file string, running *Plugin) (p *P
 	if running != nil && running.fingerprint == fp {
 		return running, false, nil
 	}
-	if h.rejected[file] == fp {
-		return running, false, errors.New("rejected before")
+	if r, ok := h.rejected[file]; ok && r.fingerprint == fp {
+		return running, false, r.err
 	}
 
 	p, err = h.load(ctx, file, manifestFile)
@@ -128,7 +134,7 @@ func (h *Host) loadFile(ctx context.Context, file string, running *Plugin) (p *P
 			attrs = append(attrs, "running_version", running.man.Version)
 		}
 		h.log.Error("plugin rejected", attrs...)
-		h.rejected[file] = fp
+		h.rejected[file] = rejected{fingerprint: fp, err: err}
 		return running, false, err
 	}
 	delete(h.rejected, file)

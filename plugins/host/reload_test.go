@@ -82,7 +82,7 @@ func TestReloadKeepsRunningOnInvalidFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rejected) != 1 || res.Rejected[0] != wasmPath {
+	if len(res.Rejected) != 1 || res.Rejected[0].File != wasmPath {
 		t.Errorf("reload rejected %v, want [%s]", res.Rejected, wasmPath)
 	}
 	if v := h.Connect(ctx, testConn); v.Action != filter.Reject {
