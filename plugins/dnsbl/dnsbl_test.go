@@ -51,7 +51,7 @@ func TestDNSBLVerdicts(t *testing.T) {
 			action: filter.Continue, wantHeader: "score=2 listed=bl.spamcop.net"},
 		{name: "two light lists reject", client: "192.0.2.10",
 			a: map[string][]string{
-				"10.2.0.192.bl.spamcop.net":          {"127.0.0.2"},
+				"10.2.0.192.bl.spamcop.net":         {"127.0.0.2"},
 				"10.2.0.192.b.barracudacentral.org": {"127.0.0.2"},
 			}, action: filter.Reject},
 		{name: "list error code ignored", client: "192.0.2.10",

@@ -12,8 +12,8 @@ import (
 
 // ReloadResult lists what a reload changed.
 type ReloadResult struct {
-	Loaded   []string // plugins new or changed
-	Removed  []string // plugins whose files are gone
+	Loaded   []string    // plugins new or changed
+	Removed  []string    // plugins whose files are gone
 	Rejected []Rejection // files that failed validation
 }
 
