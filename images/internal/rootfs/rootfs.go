@@ -46,6 +46,11 @@ const blockSize = 128 << 10
 func Write(out string, entries []Entry, modTime time.Time) error {
 	// go-diskfs builds the file system from a workspace directory on the
 	// host, which it never removes; this function removes it.
+	// Absolute, because Finalize below runs in another working directory.
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("rootfs: %w", err)
