@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lambgate/lambgate/appliance/filter"
+	"github.com/lambgate/lambgate/sdk/plugintest"
+)
+
+// mixed wraps MIME parts (header lines, a blank line, content) into a
+// multipart/mixed message.
+func mixed(parts ...string) string {
+	var sb strings.Builder
+	sb.WriteString("From: a@example.org\nSubject: files\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n")
+	for _, p := range parts {
+		sb.WriteString("--B\n" + p + "\n")
+	}
+	sb.WriteString("--B--\n")
+	return sb.String()
+}
+
+func attachment(name string) string {
+	return "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"" + name + "\"\n\nAAAA"
+}
+
+const text = "Content-Type: text/plain\n\nhello"
+
+func TestAttachmentPolicy(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := plugintest.BuildOnce(ctx, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile("attachments.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		eml      string
+		settings map[string]string
+		action   filter.Action
+		reason   string
+	}{
+		{name: "plain text continues", eml: "Subject: hi\n\nhello\n", action: filter.Continue},
+		{name: "pdf attachment continues", eml: mixed(text, attachment("report.pdf")), action: filter.Continue},
+		{name: "exe attachment rejected", eml: mixed(text, attachment("setup.exe")),
+			action: filter.Reject, reason: ".exe"},
+		{name: "double extension rejected", eml: mixed(attachment("invoice.pdf.exe")),
+			action: filter.Reject, reason: ".exe"},
+		{name: "upper case and dots rejected", eml: mixed(attachment("INVOICE.EXE. . ")),
+			action: filter.Reject, reason: ".exe"},
+		{name: "hidden inner extension rejected", eml: mixed(attachment("report.exe.pdf")),
+			action: filter.Reject, reason: "hidden file name extension .exe"},
+		{name: "hidden inner extension allowed when off", eml: mixed(attachment("report.exe.pdf")),
+			settings: map[string]string{"block_any_extension": "false"}, action: filter.Continue},
+		{name: "right-to-left override rejected", eml: mixed(attachment("photo\u202egpj.scr")),
+			action: filter.Reject, reason: ".scr"},
+		{name: "name in Content-Type rejected",
+			eml:    mixed("Content-Type: application/octet-stream; name=\"run.js\"\n\nx"),
+			action: filter.Reject, reason: ".js"},
+		{name: "RFC 2231 name rejected",
+			eml:    mixed("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.vbs\n\nx"),
+			action: filter.Reject, reason: ".vbs"},
+		{name: "blocked type rejected",
+			eml:    mixed("Content-Type: application/x-msdownload\n\nMZ"),
+			action: filter.Reject, reason: "type application/x-msdownload"},
+		{name: "nested multipart rejected",
+			eml: mixed(text, "Content-Type: multipart/alternative; boundary=C\n\n--C\n"+text+"\n--C\n"+
+				attachment("deep.bat")+"\n--C--"), action: filter.Reject, reason: ".bat"},
+		{name: "attached message rejected",
+			eml: mixed("Content-Type: message/rfc822\n\nSubject: fwd\nContent-Type: multipart/mixed; boundary=D\n\n--D\n"+
+				attachment("inner.hta")+"\n--D--"), action: filter.Reject, reason: ".hta"},
+		{name: "quarantine action", eml: mixed(attachment("setup.exe")),
+			settings: map[string]string{"action": `"quarantine"`}, action: filter.Quarantine},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			manifest := shipped
+			for k, v := range tc.settings {
+				manifest = plugintest.WithSetting(manifest, k, v)
+			}
+			res, err := plugintest.Run(ctx, wasm, manifest, []byte(tc.eml), plugintest.Options{CacheDir: plugintest.TestCacheDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict.Action != tc.action {
+				t.Fatalf("verdict %v, want %v", res.Verdict.Action, tc.action)
+			}
+			if tc.action == filter.Reject {
+				if res.Verdict.Code != 550 || res.Verdict.Enhanced != [3]int{5, 7, 1} {
+					t.Errorf("reply %d %v, want 550 5.7.1", res.Verdict.Code, res.Verdict.Enhanced)
+				}
+				if !strings.Contains(res.Verdict.Text, tc.reason) {
+					t.Errorf("reply %q does not give reason %q", res.Verdict.Text, tc.reason)
+				}
+			}
+			if tc.action == filter.Quarantine && (len(res.Edits.Tags) != 1 || res.Edits.Tags[0] != "attachment-blocked") {
+				t.Errorf("tags %v, want [attachment-blocked]", res.Edits.Tags)
+			}
+		})
+	}
+}
