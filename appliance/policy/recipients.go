@@ -181,8 +181,8 @@ func (c *Checker) callout(ctx context.Context, r *rules, addr string) (bool, err
 
 	exists, err := c.prober.Probe(ctx, addr)
 	if err != nil {
-		c.log.Warn("recipient callout failed", "rcpt", addr, "reason", err)
-		return false, fmt.Errorf("callout for %s: %w", addr, err)
+		// The caller logs it with the client's details.
+		return false, fmt.Errorf("callout for %s failed: %w", addr, err)
 	}
 	ttl := r.negTTL
 	if exists {

@@ -35,7 +35,7 @@ func (s *session) Data(r io.Reader) error {
 	env.Received = time.Now()
 	verdict, final := s.finalVerdict()
 
-	if final && verdict.Action == filter.Discard || allDiscarded(env) {
+	if (final && verdict.Action == filter.Discard) || allDiscarded(env) {
 		// Nothing is spooled, but the content is still read and checked
 		// so that the reply means the same as for a spooled message.
 		if err := s.copyContent(io.Discard, r); err != nil {
@@ -253,7 +253,12 @@ func isPrintableText(v string) bool {
 
 // logReceived writes the one line per message that administrators grep.
 func (s *session) logReceived(env *envelope.Envelope, status string, size int64, attrs ...any) {
-	args := []any{"queue_id", env.QueueID, "from", env.From, "rcpt", len(env.Recipients),
+	rcpts := make([]string, len(env.Recipients))
+	for i, r := range env.Recipients {
+		rcpts[i] = r.Address
+	}
+	args := []any{"queue_id", env.QueueID, "from", env.From, "rcpt", strings.Join(rcpts, ","),
+		"rcpt_count", len(env.Recipients),
 		"size", size, "remote", s.st.remote.String(), "helo", printable(s.helo), "tls", s.tls,
 		"spf", env.SPF, "status", status}
 	s.srv.log.Info("received", append(args, attrs...)...)

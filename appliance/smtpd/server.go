@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -158,18 +159,25 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.serving.Done()
 
 	s.log.Info("smtpd listening", "addr", l.Addr().String())
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("smtpd: listener %s closed: %w", l.Addr(), err)
 			}
-			return fmt.Errorf("smtpd: accept on %s failed: %w", l.Addr(), err)
+			// Errors such as EMFILE pass once connections close, so the
+			// listener keeps trying, with a growing pause.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "addr", l.Addr().String(), "reason", err,
+				"delay", delay.String())
+			time.Sleep(delay)
+			continue
 		}
+		delay = 0
 		go s.admit(c)
 	}
 }

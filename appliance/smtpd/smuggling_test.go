@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,5 +201,32 @@ func TestStartTLSDropsInjectedRset(t *testing.T) {
 	reply := c.expect("250")
 	if !strings.Contains(reply, "successfully done nothing") {
 		t.Errorf("first reply in TLS %q, want the NOOP reply, not RSET's", reply)
+	}
+}
+
+func TestFailedHandshakeClosesConnection(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("STARTTLS", "220")
+	// A TLS record with a malformed handshake message fails the
+	// handshake at once; go-smtp then replies in plaintext.
+	c.send("\x16\x03\x01\x00\x05hello")
+	var seen []byte
+	buf := make([]byte, 512)
+	for !strings.Contains(string(seen), "550 5.0.0 Handshake error\r\n") {
+		n, err := c.r.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if err != nil {
+			t.Fatalf("no handshake error reply, got %q: %v", seen, err)
+		}
+	}
+
+	// Plaintext after a failed handshake is no longer checked for bare
+	// line ends, so the server must have closed the connection.
+	_, _ = io.WriteString(c.conn, "NOOP\nNOOP\r\n")
+	rest, _ := io.ReadAll(c.r)
+	if strings.Contains(string(rest), "250") {
+		t.Errorf("server answered %q after a failed handshake, want a closed connection", rest)
 	}
 }

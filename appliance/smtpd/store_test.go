@@ -135,7 +135,6 @@ func TestUnknownRecipientPolicies(t *testing.T) {
 	})
 }
 
-
 func TestCalloutFailureTempfails(t *testing.T) {
 	ts := startServer(t, func(_ *Config, d *Deps) {
 		p, err := policy.New(policy.Config{RelayDomains: []string{"relay.test"},

@@ -74,7 +74,6 @@ const (
 	tlsNone = iota
 	tlsRequested
 	tlsHandshake
-	tlsActive
 )
 
 func newStrictConn(c net.Conn, st *connState) *strictConn {
@@ -194,14 +193,19 @@ func (c *strictConn) lineDone(line []byte) {
 
 	upper := strings.ToUpper(string(line[:min(len(line), 8)]))
 	switch {
-	case strings.HasPrefix(upper, "STARTTLS"):
+	case strings.HasPrefix(upper, "STARTTLS") && c.state.cfg.TLS != nil:
+		// Without a TLS configuration go-smtp rejects STARTTLS, and the
+		// lines after it stay plaintext commands.
 		c.mode = modeTLS
 		c.mu.Lock()
 		c.tlsStage = tlsRequested
 		c.mu.Unlock()
 	case strings.HasPrefix(upper, "DATA"):
 		// Content follows if go-smtp accepts the command. If it rejects
-		// it, the lines that follow are commands, checked the same way.
+		// it, the lines that follow are commands, checked the same way,
+		// but STARTTLS and BDAT are then not recognized until a line
+		// with a single dot: such a client gets stricter checks, never
+		// weaker ones.
 		c.mode = modeData
 	case strings.HasPrefix(upper, "BDAT") && len(line) > 5 && line[4] == ' ':
 		if size, ok := parseBDATSize(string(line[5:])); ok && size > 0 {
@@ -258,9 +262,11 @@ func (c *strictConn) mapReadError(err error) error {
 	return errDataTimeout
 }
 
-// Write sends a reply and follows STARTTLS: if go-smtp answers a plaintext
-// reply after "220 Ready to start TLS", the handshake failed and the
-// connection is closed, because the scanner stopped checking at STARTTLS.
+// Write sends a reply and follows STARTTLS. After "220 Ready to start TLS"
+// every write is a TLS record, whose first byte (the record type, 20 to 24)
+// is never an ASCII digit. A write that starts with a digit is go-smtp's
+// plaintext reply to a failed handshake, and the connection is closed
+// after it, because the scanner stopped checking at STARTTLS.
 func (c *strictConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	switch {
@@ -268,8 +274,6 @@ func (c *strictConn) Write(p []byte) (int, error) {
 		c.tlsStage = tlsHandshake
 	case c.tlsStage == tlsHandshake && len(p) > 0 && p[0] >= '0' && p[0] <= '9':
 		c.closeAfter = true
-	case c.tlsStage == tlsHandshake && len(p) > 0:
-		c.tlsStage = tlsActive
 	}
 	closeAfter := c.closeAfter
 	c.mu.Unlock()
