@@ -27,7 +27,9 @@ type Config struct {
 	// included.
 	MaxLineLength int
 	// MaxErrors is how many rejected commands a client may send before
-	// the connection is closed with 421 4.7.0.
+	// the connection is closed with 421 4.7.0. Commands that go-smtp
+	// rejects itself (unknown commands, bad syntax) count separately:
+	// go-smtp v0.26.0 closes the connection after the fourth of those.
 	MaxErrors int
 	// MaxHops is the Received header count at which a message is rejected
 	// as a mail loop (554 5.4.6).

@@ -11,8 +11,8 @@ import (
 	"github.com/lambgate/lambgate/appliance/filter"
 )
 
-// connState is what the gateway knows about one client connection. It
-// outlives go-smtp's sessions, which end at every STARTTLS.
+// connState is the gateway's record of one client connection. It outlives
+// go-smtp's sessions, which end at every STARTTLS.
 type connState struct {
 	srv    *Server
 	cfg    *Config // the configuration the connection was accepted under

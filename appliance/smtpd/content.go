@@ -6,10 +6,10 @@ import (
 )
 
 // contentWriter checks message content on its way to the spool: strict
-// CRLF line ends (a bare CR or LF anywhere rejects the message, because
-// MTAs disagree on where such a line ends and a smuggled end of data could
-// follow), the Received header count, and the size. It works on the
-// decrypted stream, so it covers content sent after STARTTLS too.
+// CRLF line ends, the Received header count and the size. A bare CR or LF
+// anywhere rejects the message, because MTAs disagree on where such a line
+// ends, and a smuggled end of data could follow it. The checks see the
+// decrypted stream, so they cover content sent after STARTTLS too.
 type contentWriter struct {
 	w       io.Writer
 	maxHops int

@@ -237,8 +237,8 @@ func validFieldName(name string) bool {
 	return true
 }
 
-// isPrintableText accepts UTF-8 text without control characters and with
-// at most 998 bytes, the RFC 5322 line limit.
+// isPrintableText accepts text without control characters and of at most
+// 900 bytes, so that a field stays within the RFC 5322 line limit of 998.
 func isPrintableText(v string) bool {
 	if len(v) > 900 {
 		return false

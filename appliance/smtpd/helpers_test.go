@@ -158,7 +158,7 @@ func (w *fileWriter) Abort() error {
 	return os.Remove(w.f.Name())
 }
 
-// nopStore accepts and forgets messages (for the benchmark).
+// nopStore accepts and discards messages (for the benchmark).
 type nopStore struct{ seq int64 }
 
 func (s *nopStore) Create(env *envelope.Envelope) (MessageWriter, error) {

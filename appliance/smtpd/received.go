@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// traceInfo is what the Received header records about one message.
+// traceInfo is the data of the Received header of one message.
 type traceInfo struct {
 	Hostname string
 	HELO     string

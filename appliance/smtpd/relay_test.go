@@ -52,8 +52,8 @@ func TestOpenRelayTricksRejected(t *testing.T) {
 	}
 }
 
-// TestSourceRouteCannotLeaveRelayDomain covers the one routing form go-smtp
-// v0.26.0 removes before the session sees it: "<@a,@b:user@domain>"
+// TestSourceRouteCannotLeaveRelayDomain covers the one routing form that
+// go-smtp v0.26.0 removes before calling the session: "<@a,@b:user@domain>"
 // arrives as "user@domain", as RFC 5321 section 4.1.1.3 lets servers treat
 // it. Only the final mailbox decides, so a route through other hosts is
 // accepted only when the mailbox itself is in a relay domain, and the

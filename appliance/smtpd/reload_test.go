@@ -95,7 +95,7 @@ func TestSPFResultRecordedNotEnforced(t *testing.T) {
 }
 
 // startTXTServer serves TXT records on a loopback UDP port and returns a
-// resolver that asks only it.
+// resolver that sends its queries only there.
 func startTXTServer(t *testing.T, txt map[string]string) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -37,10 +37,10 @@ var (
 	defaultTempfail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Try again later"}
 )
 
-// verdictError turns a Reject or Tempfail verdict into a reply. A code or
-// enhanced code of the wrong class, or text that is empty or contains
-// control characters, falls back to the default for the action, because a
-// plugin must not be able to send a 2xx or inject reply lines.
+// verdictError turns a Reject or Tempfail verdict into a reply. A plugin
+// must not be able to send a 2xx reply or inject reply lines, so a code of
+// the wrong class and text with control characters fall back to the
+// action's default.
 func verdictError(v filter.Verdict) *smtp.SMTPError {
 	def, class := defaultReject, 5
 	if v.Action == filter.Tempfail {

@@ -1,10 +1,12 @@
-// Package smtpd is the gateway's inbound SMTP server: it accepts internet
-// mail for the relay domains on go-smtp, enforces every protocol limit,
-// strict CRLF framing and the recipient policy, calls the filters at each
-// phase, adds the Received header and streams each message into the spool
-// before it replies 250. It never delivers, bounces or retries mail itself,
-// never buffers a whole message in memory, and never replies 250 to a
-// message that is not durably committed (or deliberately discarded).
+// Package smtpd is the gateway's inbound SMTP server, built on go-smtp. It
+// accepts internet mail for the relay domains, enforces every protocol
+// limit, strict CRLF framing and the recipient policy, and calls the
+// filters at each phase. It adds the Received header and streams each
+// message into the spool before it replies 250.
+//
+// It never delivers, bounces or retries mail itself, never buffers a whole
+// message in memory, and never replies 250 to a message that is neither
+// durably committed nor deliberately discarded.
 package smtpd
 
 import (
@@ -257,8 +259,8 @@ func (s *Server) Close() error {
 }
 
 // Shutdown closes the listeners and waits until every client has ended its
-// session or ctx is done; then it returns ctx's error and the caller should
-// call Close.
+// session. If ctx ends first, Shutdown returns ctx's error, and the caller
+// should then call Close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	gens, err := s.stopAccepting()
 	if errors.Is(err, smtp.ErrServerClosed) {

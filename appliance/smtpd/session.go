@@ -124,9 +124,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
 	// TODO: inside TLS, go-smtp v0.26.0 reads command lines with
 	// net/textproto, which also ends a line at a bare LF, so bare-LF
-	// command lines after STARTTLS are accepted; only a CR inside MAIL and
-	// RCPT arguments is caught here (and bare CR or LF in content by
-	// Data). Closing the gap needs a strict line reader inside go-smtp.
+	// command lines after STARTTLS are accepted. Only a CR inside MAIL and
+	// RCPT arguments is caught here, and Data catches bare CR or LF in
+	// content. go-smtp also runs the start of an overlong line as a
+	// command before it closes the connection. Closing both gaps needs a
+	// strict line reader inside go-smtp.
 	if strings.ContainsAny(from, "\r\n") {
 		return s.reject("mail", errBareLineInCommand, "CR or LF in MAIL FROM")
 	}
@@ -192,6 +194,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		s.st.logReject("rcpt", "too many recipients", "rcpt", printable(to))
 		return errTooManyRecipients
 	}
+	// NOTE: go-smtp v0.26.0 passes the address without a source route
+	// ("<@a,@b:user@domain>" arrives as "user@domain") and with quoted
+	// local parts unquoted, so policy.ParseAddress judges the mailbox
+	// that a relay would deliver to, and rejects an unquoted "@" or "%".
 	if strings.EqualFold(to, "postmaster") && s.cfg().Postmaster != "" {
 		to = s.cfg().Postmaster
 	}

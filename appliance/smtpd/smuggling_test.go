@@ -172,8 +172,7 @@ func TestStartTLSDropsPipelinedCommands(t *testing.T) {
 	c := dial(t, ts.addr)
 	c.greet()
 	// A transaction injected in the same packet as STARTTLS must not
-	// survive into the TLS session (RFC 3207 section 4.2 and the
-	// 2011 STARTTLS command injection attacks).
+	// survive into the TLS session.
 	c.send("STARTTLS\r\nMAIL FROM:<evil@sender.example>\r\nRCPT TO:<victim@relay.test>\r\n")
 	c.expect("220 ")
 	c.startTLS()

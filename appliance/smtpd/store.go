@@ -9,7 +9,10 @@ import (
 
 // Store creates spool entries. The gateway adapts the spool to it.
 type Store interface {
-	// Create starts a message for env and sets env.QueueID if it is empty.
+	// Create starts a message for env and sets env.QueueID if it is
+	// empty. The writer keeps env: the server sets Size, recipient
+	// states, Prepend and Tags before Commit, which stores env as it is
+	// then.
 	Create(env *envelope.Envelope) (MessageWriter, error)
 }
 

@@ -144,9 +144,9 @@ func (c *strictConn) scan() {
 		switch c.mode {
 		case modeTLS:
 			// Whatever followed the STARTTLS line in the same read is
-			// plaintext that a client must not send before the TLS
-			// handshake (RFC 3207 section 4.2 asks servers to discard
-			// it), so it is dropped here.
+			// plaintext that a client must not send before the 220
+			// reply, and that a man in the middle could have injected,
+			// so it is dropped here.
 			c.buf = c.buf[:c.scanPos]
 			return
 		case modeChunk:
