@@ -17,7 +17,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 )
 
-// Action is what the session does with a recipient.
+// Action is the session's treatment of a recipient.
 type Action int
 
 const (
@@ -70,7 +70,7 @@ type Config struct {
 	Static []string
 	// File is the recipient file for ValidateFile (an absolute path).
 	File string
-	// PositiveTTL and NegativeTTL keep callout answers.
+	// PositiveTTL and NegativeTTL are how long callout results are cached.
 	PositiveTTL time.Duration
 	NegativeTTL time.Duration
 	// Unknown is settings.UnknownReject, UnknownBounce or UnknownDiscard.
@@ -95,8 +95,8 @@ func ConfigFrom(s *settings.Settings, dataDir string) Config {
 	}
 }
 
-// Prober asks the internal mail server whether a recipient exists (an RCPT
-// probe). relay.Relay implements it.
+// Prober checks with the internal mail server whether a recipient exists
+// (an RCPT probe). relay.Relay implements it.
 type Prober interface {
 	Probe(ctx context.Context, rcpt string) (exists bool, err error)
 }

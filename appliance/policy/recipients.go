@@ -126,7 +126,7 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-// calloutCache keeps probe answers: positive ones for the positive TTL and
+// calloutCache stores probe results: positive ones for the positive TTL and
 // negative ones for the negative TTL. Errors are never cached.
 type calloutCache struct {
 	mu      sync.Mutex
@@ -170,8 +170,8 @@ func (c *calloutCache) clear() {
 	clear(c.entries)
 }
 
-// callout asks the prober, through the cache. A probe error is returned as
-// is and never cached, so the next RCPT asks again.
+// callout probes the recipient through the cache. A probe error is returned
+// and never cached, so the next RCPT probes again.
 func (c *Checker) callout(ctx context.Context, r *rules, addr string) (bool, error) {
 	key := strings.ToLower(addr)
 	now := time.Now()

@@ -11,8 +11,7 @@ import (
 )
 
 // DefaultSPFTimeout bounds one SPF evaluation, all of its DNS lookups
-// included. RFC 7208 section 4.6.4 suggests at least 20 seconds for the
-// whole check; a gateway answering MAIL FROM cannot wait that long, and a
+// included. The client waits for the MAIL FROM reply meanwhile, and a
 // timeout only yields "temperror", which rejects nothing.
 const DefaultSPFTimeout = 10 * time.Second
 
@@ -28,9 +27,9 @@ type SPFChecker struct {
 
 // Check returns the SPF result of sender for the client ip: "pass", "fail",
 // "softfail", "neutral", "none", "temperror" or "permerror". An empty
-// sender (the null sender) is checked as postmaster@helo, as RFC 7208
-// section 2.4 asks. Check never rejects anything itself: the bounce sender's
-// safeguard reads the result.
+// sender (the null sender) is checked as postmaster@helo, the identity that
+// SPF defines for it. Check never rejects anything itself: the bounce
+// sender's safeguard reads the result.
 func (c *SPFChecker) Check(ctx context.Context, ip netip.Addr, helo, sender string) string {
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -49,8 +48,8 @@ func (c *SPFChecker) Check(ctx context.Context, ip netip.Addr, helo, sender stri
 
 	res, err := spf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, sender, opts...)
 	if ctx.Err() != nil && res != spf.Pass && res != spf.Fail {
-		// The library maps some lookup failures to "none"; a check cut
-		// short by the deadline is a temporary error, not an answer.
+		// The library maps some lookup failures to "none", but a check
+		// cut short by the deadline is a temporary error.
 		res = spf.TempError
 	}
 	if c.Log != nil {

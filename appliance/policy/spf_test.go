@@ -12,7 +12,7 @@ import (
 )
 
 // startDNS serves the TXT records in txt on a loopback UDP port and returns
-// a resolver that asks only that server.
+// a resolver that sends its queries only there.
 func startDNS(t *testing.T, txt map[string]string) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -77,7 +77,7 @@ func TestSPFResultsFromDNS(t *testing.T) {
 }
 
 func TestSPFTimeoutIsTemperror(t *testing.T) {
-	// A UDP socket that never answers stands in for a dead DNS server.
+	// A UDP socket that never replies plays a dead DNS server.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
