@@ -3,6 +3,7 @@ package smtpd
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSessionQueuesPlainMessage(t *testing.T) {
@@ -25,5 +26,72 @@ func TestSessionQueuesPlainMessage(t *testing.T) {
 	}
 	if ts.queue.count() != 1 {
 		t.Errorf("%d messages enqueued, want 1", ts.queue.count())
+	}
+}
+
+func TestEHLOAdvertisesExtensions(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.expect("220 mx.relay.test ")
+	ehlo := c.cmd("EHLO client.example", "250")
+	for _, kw := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 65536",
+		"ENHANCEDSTATUSCODES", "CHUNKING", "DSN", "STARTTLS"} {
+		if !strings.Contains(ehlo, "250-"+kw+"\r\n") && !strings.Contains(ehlo, "250 "+kw+"\r\n") {
+			t.Errorf("EHLO reply lacks %s:\n%s", kw, ehlo)
+		}
+	}
+	c.cmd("STARTTLS", "220")
+	c.startTLS()
+	ehlo = c.cmd("EHLO client.example", "250")
+	if strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("EHLO inside TLS still offers STARTTLS:\n%s", ehlo)
+	}
+}
+
+func TestCarriageReturnInArgumentInsideTLS(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("STARTTLS", "220")
+	c.startTLS()
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<a\r@sender.example>", "501 5.5.2")
+	c.cmd("MAIL FROM:<a@sender.example>", "250")
+	c.cmd("RCPT TO:<b\r@relay.test>", "501 5.5.2")
+}
+
+func TestLogsOneLinePerEvent(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.sendMessage("a@sender.example", "b@relay.test", message)
+	c.cmd("MAIL FROM:<a@sender.example>", "250")
+	c.cmd("RCPT TO:<b@evil.example>", "550")
+	c.cmd("QUIT", "221")
+	c.closed()
+
+	var logs string
+	for range 100 {
+		logs = ts.logs.String()
+		if strings.Contains(logs, "msg=disconnect") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wants := []string{
+		"msg=connect remote=127.0.0.1:",
+		"msg=received queue_id=Q00000000001 from=a@sender.example rcpt=b@relay.test rcpt_count=1 size=",
+		"helo=client.example tls=false spf=\"\" status=queued",
+		"msg=rejected remote=127.0.0.1:",
+		"phase=rcpt reason=\"domain evil.example is not a relay domain\"",
+		"msg=disconnect remote=127.0.0.1:",
+	}
+	for _, w := range wants {
+		if !strings.Contains(logs, w) {
+			t.Errorf("log lacks %q:\n%s", w, logs)
+		}
+	}
+	if n := strings.Count(logs, "msg=received"); n != 1 {
+		t.Errorf("%d received lines, want 1", n)
 	}
 }
