@@ -63,14 +63,15 @@ type Config struct {
 func ConfigFromSettings(s *settings.Settings) Config {
 	b := s.Bounce
 	return Config{
-		Hostname:       s.Hostname,
-		HELO:           b.HELO,
-		SourceAddress:  b.SourceAddress,
-		Interface:      b.Interface,
-		Resolver:       b.Resolver,
-		MXPort:         b.MXPort,
-		RequireSPFPass: b.RequireSPFPass,
-		RatePerDomain:  b.RatePerDomain,
+		Hostname:        s.Hostname,
+		HELO:            b.HELO,
+		SourceAddress:   b.SourceAddress,
+		Interface:       b.Interface,
+		Resolver:        b.Resolver,
+		MXPort:          b.MXPort,
+		AllowInternalMX: b.AllowInternalMX,
+		RequireSPFPass:  b.RequireSPFPass,
+		RatePerDomain:   b.RatePerDomain,
 	}
 }
 

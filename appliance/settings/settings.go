@@ -129,11 +129,15 @@ type Bounce struct {
 	// HELO is the bounce role's own name; its A, PTR and SPF records
 	// should point at SourceAddress.
 	HELO string `toml:"helo"`
-	// Resolver is a host:port DNS server for MX lookups; empty uses the
-	// system resolver.
+	// Resolver is a host:port DNS server for MX lookups and inbound SPF
+	// checks; empty uses the system resolver.
 	Resolver string `toml:"resolver"`
 	// MXPort is the port DSNs are sent to (25 on the internet).
 	MXPort int `toml:"mx_port"`
+	// AllowInternalMX lets DSNs go to MX hosts on loopback, private and
+	// link-local addresses. Off, a forged sender domain cannot aim DSNs at
+	// hosts inside the network; tests on one machine turn it on.
+	AllowInternalMX bool `toml:"allow_internal_mx"`
 	// RequireSPFPass sends a DSN only if the original sender's SPF passed
 	// for the client that sent the message.
 	RequireSPFPass bool `toml:"require_spf_pass"`
