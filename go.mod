@@ -56,7 +56,6 @@ require (
 
 tool (
 	github.com/gokrazy/gokrazy/cmd/dhcp
-	github.com/gokrazy/gokrazy/cmd/heartbeat
 	github.com/gokrazy/gokrazy/cmd/ntp
 	github.com/gokrazy/gokrazy/cmd/randomd
 )

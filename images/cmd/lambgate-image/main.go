@@ -7,6 +7,11 @@
 //
 //	go run ./images/cmd/lambgate-image -target vm -o images/out/lambgate-vm.img
 //
+// The update subcommand pushes a root file system written with -root-o to
+// a running appliance and reboots it into the new root:
+//
+//	go run ./images/cmd/lambgate-image update -target 192.0.2.10 -root images/out/root.squashfs
+//
 // It never writes to a block device itself; flashing is a separate dd.
 package main
 
@@ -31,13 +36,12 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "update" {
-		// TODO: push a root file system to a running appliance through
-		// gokrazy's /update/root and /update/switch endpoints.
-		fmt.Fprintln(os.Stderr, "lambgate-image update: not implemented yet")
-		os.Exit(2)
+	run := buildImage
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "update" {
+		run, args = pushUpdate, args[1:]
 	}
-	if err := buildImage(os.Args[1:]); err != nil {
+	if err := run(args); err != nil {
 		fmt.Fprintln(os.Stderr, "lambgate-image:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,103 @@
+// Package update pushes a new root file system to a running appliance
+// through gokrazy's HTTP update endpoints: PUT /update/root writes the
+// inactive root partition, POST /update/switch points cmdline.txt (and the
+// systemd-boot entry) at it, POST /reboot restarts into it. /perm is never
+// written, so settings and spool survive. The package never touches the
+// boot partition's other files or the partition table.
+package update
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// Client talks to one appliance's gokrazy web interface.
+type Client struct {
+	// BaseURL is http://HOST[:PORT] of gokrazy's status page (port 80 on
+	// an appliance).
+	BaseURL string
+	// Password is the content of the image's gokr-pw.txt; the user name
+	// is always "gokrazy".
+	Password string
+	// HTTP defaults to a client with a 5-minute timeout.
+	HTTP *http.Client
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 5 * time.Minute}
+}
+
+// PushRoot streams the squashfs at path to the inactive root partition and
+// checks the SHA-256 that the appliance computed while writing it.
+func (c *Client) PushRoot(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+
+	got, err := c.do(ctx, http.MethodPut, "/update/root", f)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(got) != want {
+		return fmt.Errorf("appliance wrote root with SHA-256 %q, want %s: the transfer was corrupted, push again",
+			strings.TrimSpace(got), want)
+	}
+	return nil
+}
+
+// Switch makes the partition written by PushRoot the root of the next boot.
+func (c *Client) Switch(ctx context.Context) error {
+	_, err := c.do(ctx, http.MethodPost, "/update/switch", nil)
+	return err
+}
+
+// Reboot stops the supervised programs (waiting at most waitPerSignal for
+// each of SIGTERM and SIGKILL), unmounts /perm and restarts the appliance.
+func (c *Client) Reboot(ctx context.Context, waitPerSignal time.Duration) error {
+	_, err := c.do(ctx, http.MethodPost, "/reboot?wait_per_signal="+waitPerSignal.String(), nil)
+	return err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth("gokrazy", c.Password)
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return "", fmt.Errorf("%s %s: 401 Unauthorized: use the password file the image was built with", method, path)
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}
