@@ -25,6 +25,7 @@ type connState struct {
 	fconn    filter.Conn
 	verdict  filter.Verdict // a final verdict of the connect or HELO phase
 	messages int
+	inData   bool // a Data call is running
 }
 
 // countError counts a rejected command and reports whether the client has

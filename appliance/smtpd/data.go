@@ -22,10 +22,22 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 
 // Data receives the message content of DATA or BDAT and replies only after
 // the message is committed, or deliberately dropped.
+//
+// For BDAT, go-smtp runs Data in its own goroutine and may call Reset (on
+// RSET) while Data still runs, so Data reads the session's fields only
+// before it starts reading r, and works on its own env after that.
 func (s *session) Data(r io.Reader) error {
 	cfg := s.cfg()
 	s.conn.beginData(cfg.DataTimeout)
 	defer s.conn.endData()
+	s.st.mu.Lock()
+	s.st.inData = true
+	s.st.mu.Unlock()
+	defer func() {
+		s.st.mu.Lock()
+		s.st.inData = false
+		s.st.mu.Unlock()
+	}()
 
 	env := s.env
 	if env == nil {
@@ -39,7 +51,7 @@ func (s *session) Data(r io.Reader) error {
 		// Nothing is spooled, but the content is still read and checked
 		// so that the reply means the same as for a spooled message.
 		if err := s.copyContent(io.Discard, r); err != nil {
-			return s.dataError(err, "")
+			return s.dataError(err, env)
 		}
 		s.logReceived(env, "discarded", 0)
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK"}
@@ -59,7 +71,7 @@ func (s *session) Data(r io.Reader) error {
 	if !final {
 		ctx, cancel := s.filterContext()
 		var edits filter.Edits
-		verdict, edits = s.srv.deps.Filters.Data(ctx, s.txn(), w)
+		verdict, edits = s.srv.deps.Filters.Data(ctx, s.txn(env), w)
 		cancel()
 		applyEdits(env, edits)
 	}
@@ -100,8 +112,6 @@ func (s *session) Data(r io.Reader) error {
 	if !quarantine {
 		s.srv.deps.Enqueuer.Enqueue(env)
 	}
-	// The session must not touch env once the queue owns it.
-	s.env = nil
 	return queuedReply(env.QueueID)
 }
 
@@ -125,7 +135,7 @@ func (s *session) receive(w MessageWriter, r io.Reader, env *envelope.Envelope) 
 		return s.storeError("write", err, env)
 	}
 	if err := s.copyContent(w, r); err != nil {
-		return s.dataError(err, env.QueueID)
+		return s.dataError(err, env)
 	}
 	return nil
 }
@@ -150,11 +160,12 @@ func (e errWrite) Error() string { return "writing the spool failed: " + e.err.E
 func (e errWrite) Unwrap() error { return e.err }
 
 // dataError turns an error of copyContent into the reply.
-func (s *session) dataError(err error, queueID string) error {
+func (s *session) dataError(err error, env *envelope.Envelope) error {
+	queueID := env.QueueID
 	var we errWrite
 	switch {
 	case errors.As(err, &we):
-		return s.storeError("write", we.err, s.env)
+		return s.storeError("write", we.err, env)
 	case errors.Is(err, errBareLineInContent):
 		return s.reject("data", errBareLineInContent, "bare CR or LF in content", "queue_id", queueID)
 	case errors.Is(err, errMailLoop):

@@ -109,12 +109,12 @@ func (s *session) finalVerdict() (filter.Verdict, bool) {
 	return s.st.verdict, s.st.verdict.Action.Final()
 }
 
-func (s *session) txn() *filter.Txn {
+func (s *session) txn(env *envelope.Envelope) *filter.Txn {
 	s.st.mu.Lock()
 	fc := s.st.fconn
 	s.st.mu.Unlock()
-	t := &filter.Txn{Conn: &fc, From: s.env.From, QueueID: s.env.QueueID}
-	for _, r := range s.env.Recipients {
+	t := &filter.Txn{Conn: &fc, From: env.From, QueueID: env.QueueID}
+	for _, r := range env.Recipients {
 		t.Recipients = append(t.Recipients, r.Address)
 	}
 	return t
@@ -171,7 +171,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 
 	ctx, cancel := s.filterContext()
 	defer cancel()
-	v := s.srv.deps.Filters.Mail(ctx, s.txn())
+	v := s.srv.deps.Filters.Mail(ctx, s.txn(s.env))
 	if err := s.filterReject("mail", v); err != nil {
 		s.env = nil
 		return err
@@ -223,7 +223,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 
 	if _, final := s.finalVerdict(); !final {
-		v := s.srv.deps.Filters.Rcpt(ctx, s.txn(), d.Address)
+		v := s.srv.deps.Filters.Rcpt(ctx, s.txn(s.env), d.Address)
 		if err := s.filterReject("rcpt", v); err != nil {
 			return err
 		}
@@ -259,6 +259,21 @@ func orcpt(opts *smtp.RcptOptions) string {
 }
 
 func (s *session) Reset() {
+	s.st.mu.Lock()
+	inData := s.st.inData
+	s.st.mu.Unlock()
+	if inData {
+		// Only a BDAT transfer runs Data beside the command loop: RSET,
+		// HELO or a rejected chunk aborted it. go-smtp v0.26.0's
+		// transfer goroutine reads Conn.dataResult after Data returns,
+		// unsynchronized, so a next transfer on this connection could
+		// receive the aborted one's result. The connection therefore
+		// ends after this command's reply.
+		// TODO: drop this once go-smtp keeps the result channel in a
+		// local variable of its BDAT goroutine.
+		s.st.logReject("data", "BDAT transfer aborted, closing connection")
+		s.conn.closeAfterNextWrite()
+	}
 	s.env = nil
 	s.seen = nil
 	s.verdict = filter.Verdict{}
