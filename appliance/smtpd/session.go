@@ -259,27 +259,35 @@ func orcpt(opts *smtp.RcptOptions) string {
 }
 
 func (s *session) Reset() {
-	s.st.mu.Lock()
-	inData := s.st.inData
-	s.st.mu.Unlock()
-	if inData {
-		// Only a BDAT transfer runs Data beside the command loop: RSET,
-		// HELO or a rejected chunk aborted it. go-smtp v0.26.0's
-		// transfer goroutine reads Conn.dataResult after Data returns,
-		// unsynchronized, so a next transfer on this connection could
-		// receive the aborted one's result. The connection therefore
-		// ends after this command's reply.
-		// TODO: drop this once go-smtp keeps the result channel in a
-		// local variable of its BDAT goroutine.
-		s.st.logReject("data", "BDAT transfer aborted, closing connection")
-		s.conn.closeAfterNextWrite()
-	}
+	s.endAbortedTransfer()
 	s.env = nil
 	s.seen = nil
 	s.verdict = filter.Verdict{}
 }
 
-func (s *session) Logout() error { return nil }
+// Logout runs at STARTTLS and when the connection closes.
+func (s *session) Logout() error {
+	s.endAbortedTransfer()
+	return nil
+}
+
+// endAbortedTransfer closes the connection after the current command's
+// reply if a BDAT transfer is still running. Only BDAT runs Data beside
+// the command loop, so RSET, HELO, STARTTLS or a rejected chunk aborted
+// it. go-smtp v0.26.0's transfer goroutine reads Conn.dataResult after Data
+// returns, unsynchronized, so a next transfer on this connection could
+// receive the aborted one's result.
+// TODO: drop this once go-smtp keeps the result channel in a local
+// variable of its BDAT goroutine.
+func (s *session) endAbortedTransfer() {
+	s.st.mu.Lock()
+	inData := s.st.inData
+	s.st.mu.Unlock()
+	if inData {
+		s.st.logReject("data", "BDAT transfer aborted, closing connection")
+		s.conn.closeAfterNextWrite()
+	}
+}
 
 // printable quotes a client value for logs if it has unusual bytes.
 func printable(v string) string {
