@@ -58,6 +58,8 @@ type Config struct {
 	SourceAddress string
 	// Device, when set, binds every connection to that network interface
 	// too (SO_BINDTODEVICE, Linux only).
+	// TODO: settings.Internal has no interface field yet, so the gateway
+	// cannot set Device for the internal role from the settings file.
 	Device string
 
 	// MaxConnections caps the connections open at once, idle ones

@@ -501,7 +501,12 @@ func TestPoolDropsExpiredIdleConnection(t *testing.T) {
 	deliver(t, r, newEnvelope("s@example.org", "a@example.test"), simpleBody)
 
 	// Age the idle connection instead of sleeping past the idle timeout.
-	c := <-r.pool.idle
+	var c *conn
+	select {
+	case c = <-r.pool.idle:
+	default:
+		t.Fatal("no idle connection in the pool after a delivery")
+	}
 	c.idleSince = time.Now().Add(-time.Hour)
 	r.pool.idle <- c
 
@@ -648,5 +653,46 @@ func TestDeliverRejectsUnsafeAddress(t *testing.T) {
 	}
 	if strings.Contains(ts.Wire(0), "c@example.test") {
 		t.Errorf("the injected command reached the server")
+	}
+}
+
+func TestDeliverTimesOutStalledServer(t *testing.T) {
+	ts := startServer(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	ts.SetOnData(func(_ *smtp.Conn, r io.Reader) ([]byte, error) {
+		<-release
+		return io.ReadAll(r)
+	})
+	r := newRelay(t, Config{Server: ts.Addr, Timeout: 300 * time.Millisecond})
+
+	_, err := r.Deliver(context.Background(), newEnvelope("s@example.org", "a@example.test"), body(simpleBody))
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("Deliver error = %v, want a timeout", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("Deliver error %v does not wrap a net.Error timeout", err)
+	}
+}
+
+func TestDeliverCanceledMidTransaction(t *testing.T) {
+	ts := startServer(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The server cancels the delivery's context once the data arrives, so
+	// the cancellation lands while the relay waits for the final reply.
+	ts.SetOnData(func(_ *smtp.Conn, r io.Reader) ([]byte, error) {
+		cancel()
+		<-release
+		return io.ReadAll(r)
+	})
+	r := newRelay(t, Config{Server: ts.Addr})
+
+	_, err := r.Deliver(ctx, newEnvelope("s@example.org", "a@example.test"), body(simpleBody))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Deliver error = %v, want context.Canceled", err)
 	}
 }
