@@ -25,7 +25,11 @@ func checkParts() lambgate.Action {
 		lambgate.Log(lambgate.LevelError, "reading MIME parts failed: "+err.Error())
 		return lambgate.Continue
 	}
-	p := loadPolicy()
+	if cached == nil {
+		p := loadPolicy()
+		cached = &p
+	}
+	p := *cached
 	for _, part := range parts {
 		reason := p.check(part)
 		if reason == "" {
@@ -53,8 +57,11 @@ type policy struct {
 	rejectText string
 }
 
-// loadPolicy reads the settings at each call; they are a few short lists
-// and the host serves them from memory.
+// cached is the policy read from the settings at an instance's first
+// call. Settings are configuration, fixed for the instance's lifetime (a
+// changed manifest loads a new plugin), so any instance may keep them.
+var cached *policy
+
 func loadPolicy() policy {
 	p := policy{extensions: map[string]bool{}, types: map[string]bool{}}
 	for _, e := range lambgate.SettingList("block_extensions") {

@@ -20,9 +20,10 @@ const maxKVEntries = 100_000
 type kvStore struct {
 	path string // "" keeps the store in memory only
 
-	mu      sync.Mutex
-	entries map[string]kvEntry
-	dirty   bool
+	mu        sync.Mutex
+	entries   map[string]kvEntry
+	dirty     bool
+	lastSweep time.Time
 }
 
 type kvEntry struct {
@@ -108,11 +109,16 @@ func (kv *kvStore) incr(key string, delta int64, ttl int32, now time.Time) (int6
 }
 
 // roomLocked reports whether a new key fits, dropping expired entries first
-// when the store is full.
+// when the store is full. It sweeps at most once a second, so that a full
+// store of unexpired keys does not cost a scan per insert.
 func (kv *kvStore) roomLocked(now time.Time) bool {
 	if len(kv.entries) < maxKVEntries {
 		return true
 	}
+	if now.Sub(kv.lastSweep) < time.Second {
+		return false
+	}
+	kv.lastSweep = now
 	for k, e := range kv.entries {
 		if e.expired(now) {
 			delete(kv.entries, k)

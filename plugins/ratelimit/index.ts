@@ -7,10 +7,20 @@ import { Action } from "../../sdk/assemblyscript/lambgate";
 import { rateKey } from "../../sdk/assemblyscript/lambgate/ip";
 export { lambgate_abi_version_1 } from "../../sdk/assemblyscript/lambgate";
 
+// Settings are read at an instance's first call: they are configuration,
+// fixed for the instance's lifetime (a changed manifest loads a new plugin).
+let configured = false;
+let limit: i32 = 0;
+let window: i32 = 0;
+let exempt: string[] = [];
+
 export function lambgate_on_mail(): Action {
-  const limit = lg.settingInt("max_messages", 100);
-  const window = lg.settingInt("window_seconds", 3600);
-  const exempt = lg.settingList("exempt");
+  if (!configured) {
+    limit = lg.settingInt("max_messages", 100);
+    window = lg.settingInt("window_seconds", 3600);
+    exempt = lg.settingList("exempt");
+    configured = true;
+  }
   const addr = lg.clientAddr();
   for (let i = 0; i < exempt.length; i++) {
     if (exempt[i] == addr) return Action.Continue;
