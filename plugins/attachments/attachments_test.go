@@ -72,8 +72,8 @@ func TestAttachmentPolicy(t *testing.T) {
 			eml: mixed(text, "Content-Type: multipart/alternative; boundary=C\n\n--C\n"+text+"\n--C\n"+
 				attachment("deep.bat")+"\n--C--"), action: filter.Reject, reason: ".bat"},
 		{name: "attached message rejected",
-			eml: mixed("Content-Type: message/rfc822\n\nSubject: fwd\nContent-Type: multipart/mixed; boundary=D\n\n--D\n"+
-				attachment("inner.hta")+"\n--D--"), action: filter.Reject, reason: ".hta"},
+			eml: mixed("Content-Type: message/rfc822\n\nSubject: fwd\nContent-Type: multipart/mixed; boundary=D\n\n--D\n" +
+				attachment("inner.hta") + "\n--D--"), action: filter.Reject, reason: ".hta"},
 		{name: "quarantine action", eml: mixed(attachment("setup.exe")),
 			settings: map[string]string{"action": `"quarantine"`}, action: filter.Quarantine},
 	}
