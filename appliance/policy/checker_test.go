@@ -225,3 +225,17 @@ func TestSetConfigRejectsInvalidSettings(t *testing.T) {
 		t.Errorf("old relay domain after SetConfig: %v, want reject", got)
 	}
 }
+
+func TestUnicodeRelayDomainMatchesALabel(t *testing.T) {
+	c := newTestChecker(t, Config{RelayDomains: []string{"Bücher.example"}}, nil)
+	if got := check(t, c, "user@xn--bcher-kva.example").Action; got != Accept {
+		t.Errorf("A-label recipient: %v, want accept", got)
+	}
+	d, _ := c.CheckRecipient(context.Background(), "user@bücher.example", true)
+	if d.Action != Accept {
+		t.Errorf("U-label recipient with SMTPUTF8: %v, want accept (%s)", d.Action, d.Reason)
+	}
+	if d.Address != "user@xn--bcher-kva.example" {
+		t.Errorf("normalized address %q, want user@xn--bcher-kva.example", d.Address)
+	}
+}

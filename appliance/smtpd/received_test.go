@@ -111,3 +111,19 @@ func TestTLSConfigNeedsBothFiles(t *testing.T) {
 		t.Errorf("a certificate without a key was accepted")
 	}
 }
+
+func TestTLSConfigLoadsCertificateFiles(t *testing.T) {
+	dir := t.TempDir()
+	want, err := LoadOrCreateCertificate(dir, "mx.relay.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := TLSConfig(filepath.Join(dir, selfSignedCert), filepath.Join(dir, selfSignedKey),
+		t.TempDir(), "other.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Certificates[0].Certificate[0]) != string(want.Certificate[0]) {
+		t.Errorf("TLSConfig did not load the given certificate file")
+	}
+}

@@ -128,3 +128,19 @@ func TestSMTPUTF8AddressesNeedParameter(t *testing.T) {
 		t.Errorf("Received header lacks UTF8SMTP:\n%s", msgs[0].data)
 	}
 }
+
+func TestSenderAddressChecked(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("MAIL FROM:<a%b@sender.example>", "501 5.1.7")
+	c.cmd("MAIL FROM:<a@[192.0.2.1]>", "501 5.1.7")
+	c.cmd("MAIL FROM:<>", "250")
+	c.cmd("RCPT TO:<b@relay.test>", "250")
+	c.cmd("DATA", "354")
+	c.send(message + ".\r\n")
+	c.expect("250 ")
+	if from := ts.store.messages()[0].env.From; from != "" {
+		t.Errorf("null sender stored as %q", from)
+	}
+}

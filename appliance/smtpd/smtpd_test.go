@@ -95,3 +95,13 @@ func TestLogsOneLinePerEvent(t *testing.T) {
 		t.Errorf("%d received lines, want 1", n)
 	}
 }
+
+func TestCarriageReturnInHELOInsideTLS(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("STARTTLS", "220")
+	c.startTLS()
+	c.cmd("EHLO a\rb.example", "501 5.5.2")
+	c.cmd("EHLO client.example", "250")
+}
