@@ -15,33 +15,35 @@ import (
 // startRawSink runs a minimal SMTP sink that accepts everything and keeps
 // nothing. It allocates almost nothing per message, so that the benchmark's
 // allocation count is the relay's own.
-func startRawSink(b *testing.B) string {
-	b.Helper()
+// With rejectEHLO it replies 502 to EHLO, like a server that speaks only
+// RFC 821 SMTP.
+func startRawSink(tb testing.TB, rejectEHLO bool) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatalf("listen on loopback: %v", err)
+		tb.Fatalf("listen on loopback: %v", err)
 	}
-	b.Cleanup(func() { l.Close() })
+	tb.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go serveRawSink(c)
+			go serveRawSink(c, rejectEHLO)
 		}
 	}()
 	return l.Addr().String()
 }
 
-func serveRawSink(c net.Conn) {
+func serveRawSink(c net.Conn, rejectEHLO bool) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriter(c)
 	bw.WriteString("220 sink ESMTP\r\n")
 	bw.Flush()
 
-	inData := false
+	inData, greeted := false, false
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -55,7 +57,17 @@ func serveRawSink(c net.Conn) {
 			}
 			inData = false
 			reply = "250 2.0.0 Ok: queued\r\n"
+		case hasVerb(line, "EHLO") && rejectEHLO:
+			reply = "502 5.5.2 Error: command not recognized\r\n"
+		case hasVerb(line, "HELO"):
+			greeted = true
+			reply = "250 sink\r\n"
+		case hasVerb(line, "MAIL") && !greeted:
+			reply = "503 5.5.1 Error: send HELO/EHLO first\r\n"
+		case hasVerb(line, "MAIL") && rejectEHLO && bytes.Contains(line, []byte("> ")):
+			reply = "555 5.5.4 Unsupported option\r\n"
 		case hasVerb(line, "EHLO"):
+			greeted = true
 			reply = "250-sink\r\n250-PIPELINING\r\n250-SIZE 104857600\r\n250 8BITMIME\r\n"
 		case hasVerb(line, "DATA"):
 			inData = true
@@ -87,7 +99,7 @@ func BenchmarkRelay(b *testing.B) {
 		bytes int
 	}{{"5KB", 5 << 10}, {"100KB", 100 << 10}} {
 		b.Run(size.name, func(b *testing.B) {
-			addr := startRawSink(b)
+			addr := startRawSink(b, false)
 			r, err := New(Config{Server: addr, HELO: "lambgate.example.test", Timeout: time.Minute},
 				slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {

@@ -128,8 +128,8 @@ func (c *conn) handshake(ctx context.Context, cfg Config, host string) error {
 	c.nc = tc
 	c.mu.Unlock()
 
-	// RFC 3207 section 4.2: the client discards what it learned before TLS
-	// and sends EHLO again.
+	// RFC 3207: the client discards what it learned before TLS and sends
+	// EHLO again.
 	return c.hello(ctx, cfg.HELO)
 }
 

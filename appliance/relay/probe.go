@@ -19,7 +19,7 @@ var ErrProbeInconclusive = errors.New("recipient probe inconclusive")
 // would reject mail for a recipient that may well exist.
 func (r *Relay) Probe(ctx context.Context, rcpt string) (exists bool, err error) {
 	if unsafeAddress(rcpt) {
-		return false, fmt.Errorf("probe of %q: %s", rcpt, fmtCommandErr(rcpt))
+		return false, fmt.Errorf("probe of %q: %s", rcpt, describeUnsafe(rcpt))
 	}
 
 	c, err := r.pool.get(ctx)

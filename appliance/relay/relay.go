@@ -30,9 +30,9 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	return &Relay{cfg: cfg, log: log, pool: newPool(cfg, log)}, nil
 }
 
-// Close closes the idle connections and stops the idle timer; calling it
-// again does nothing. Deliveries
+// Close closes the idle connections and stops the idle timer. Deliveries
 // still running finish, and their connections are closed afterwards.
+// Calling Close again does nothing.
 func (r *Relay) Close() error {
 	r.pool.close()
 	return nil
@@ -52,7 +52,7 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 
 	if unsafeAddress(env.From) {
 		return r.failAll(env, pending, Reply{Code: 553, Enhanced: "5.1.7",
-			Lines: []string{"invalid sender: " + fmtCommandErr(env.From)}}, "-"), nil
+			Lines: []string{"invalid sender: " + describeUnsafe(env.From)}}, "none"), nil
 	}
 
 	c, err := r.pool.get(ctx)
@@ -66,8 +66,9 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 			Lines: []string{"the internal server does not support SMTPUTF8"}}, c.relay), nil
 	}
 	if envelopeIs8Bit(env) && !c.has("8BITMIME") {
-		// TODO: downgrade 8bit bodies to quoted-printable (RFC 6152 section 3)
-		// for a server without 8BITMIME; until then they are sent unchanged.
+		// TODO: downgrade 8bit bodies to quoted-printable for a server without
+		// 8BITMIME; until then they are sent unchanged, which a strict 7bit
+		// server may reject or mangle.
 		r.log.Warn("relay server lacks 8BITMIME; sending 8bit body unchanged",
 			"queue_id", env.QueueID, "relay", c.relay)
 	}
@@ -95,18 +96,16 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 // addresses are rejected locally and left out of the transaction.
 func (r *Relay) deliverOn(ctx context.Context, t *transaction) ([]envelope.Result, error) {
 	results := make([]envelope.Result, len(t.pending))
-	sent := t.pending[:0:0]
 	var lines []string
 	for i, p := range t.pending {
 		if unsafeAddress(p.Address) {
 			results[i] = result(p.Address, Reply{Code: 553, Enhanced: "5.1.3",
-				Lines: []string{"invalid recipient: " + fmtCommandErr(p.Address)}}, t.c.relay)
+				Lines: []string{"invalid recipient: " + describeUnsafe(p.Address)}}, t.c.relay)
 			continue
 		}
-		sent = append(sent, p)
 		lines = append(lines, t.rcpts[i])
 	}
-	if len(sent) == 0 {
+	if len(lines) == 0 {
 		t.healthy = true
 		return results, nil
 	}

@@ -696,3 +696,16 @@ func TestDeliverCanceledMidTransaction(t *testing.T) {
 		t.Fatalf("Deliver error = %v, want context.Canceled", err)
 	}
 }
+
+func TestDeliverFallsBackToHELO(t *testing.T) {
+	addr := startRawSink(t, true)
+	r := newRelay(t, Config{Server: addr})
+
+	env := newEnvelope("s@example.org", "a@example.test")
+	env.BodyType = "8BITMIME"
+	env.DSNReturn = "FULL"
+	results := deliver(t, r, env, simpleBody)
+	if !results[0].Delivered {
+		t.Errorf("result after the HELO fallback = %+v, want delivered", results[0])
+	}
+}

@@ -39,8 +39,8 @@ func (r Reply) String() string {
 	return fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, r.Text())
 }
 
-// readReply reads one reply, following "ddd-" continuation lines
-// (RFC 5321 section 4.2.1) until a "ddd " or bare "ddd" line.
+// readReply reads one reply, following the "ddd-" continuation lines of an
+// RFC 5321 multiline reply until a "ddd " or bare "ddd" line.
 func readReply(br *bufio.Reader) (Reply, error) {
 	var reply Reply
 

@@ -88,8 +88,8 @@ func orcptParam(orcpt string) string {
 	return addrType + ";" + xtext(addr)
 }
 
-// xtext encodes s as RFC 3461 section 4 xtext: "+", "=", controls, space
-// and non-ASCII bytes become "+XX".
+// xtext encodes s as RFC 3461 xtext: "+", "=", controls, space and
+// non-ASCII bytes become "+XX".
 func xtext(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
@@ -135,7 +135,7 @@ func (t *transaction) run(ctx context.Context) (mail Reply, rcpts []Reply, final
 }
 
 // runPipelined writes MAIL, every RCPT and DATA in one flush and then reads
-// the replies in order. RFC 2920 section 3.1 lets DATA end a batch.
+// the replies in order. RFC 2920 allows DATA as the last command of a batch.
 func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, error) {
 	c := t.c
 	c.bw.WriteString(t.mail)
@@ -172,8 +172,8 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 		return mail, rcpts, data, nil
 	}
 	if accepted == 0 {
-		// The server took DATA although nothing was accepted: RFC 2920
-		// section 3.1 has the client end the data at once.
+		// The server took DATA although no recipient was accepted. A lone
+		// "." keeps the session in step without sending the message.
 		final, err := t.sendData(ctx, "", nil, 0)
 		return mail, rcpts, final, err
 	}
@@ -246,7 +246,8 @@ func (c *conn) withTimeout(limit time.Duration, step func() (Reply, error)) (Rep
 	return step()
 }
 
-// fmtCommandErr is used for commands the relay refuses to build.
-func fmtCommandErr(addr string) string {
+// describeUnsafe explains why an address was rejected before any command
+// was built from it.
+func describeUnsafe(addr string) string {
 	return fmt.Sprintf("address %q contains CR, LF or angle brackets", addr)
 }
