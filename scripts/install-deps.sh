@@ -11,7 +11,7 @@ packages=(
   postfix swaks wabt iproute2 tcpdump
   qemu-system-x86 qemu-system-arm qemu-utils ovmf
   chromium e2fsprogs dosfstools mtools systemd-boot-efi
-  ca-certificates
+  ca-certificates libnet-ssleay-perl libio-socket-ssl-perl
 )
 
 missing=()
