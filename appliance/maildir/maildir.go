@@ -76,12 +76,42 @@ func New(dir string, log *slog.Logger) (*Maildir, error) {
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return &Maildir{
+	m := &Maildir{
 		dir:    dir,
 		log:    log,
 		host:   escapeHostname(host),
 		create: createFile,
-	}, nil
+	}
+	m.removeStale(time.Now())
+	return m, nil
+}
+
+// staleAge is the age after which a file left in tmp/ by a crash is
+// removed. It is far longer than any delivery in progress can take.
+const staleAge = 36 * time.Hour
+
+// removeStale deletes files in tmp/ older than staleAge. Such a file was
+// never renamed into new/, so no delivery was reported for it and the queue
+// still holds its message.
+func (m *Maildir) removeStale(now time.Time) {
+	tmp := filepath.Join(m.dir, "tmp")
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		m.log.Warn("maildir tmp cleanup failed", "reason", err.Error())
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < staleAge {
+			continue
+		}
+		path := filepath.Join(tmp, e.Name())
+		if err := os.Remove(path); err != nil {
+			m.log.Warn("maildir tmp cleanup failed", "path", path, "reason", err.Error())
+			continue
+		}
+		m.log.Info("maildir removed stale tmp file", "path", path)
+	}
 }
 
 func createFile(path string) (file, error) {

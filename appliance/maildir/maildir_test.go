@@ -399,3 +399,28 @@ func TestDeliverLargeBodyExact(t *testing.T) {
 		t.Errorf("file holds %d bytes, want %d identical bytes", len(got), len(want))
 	}
 }
+
+func TestNewRemovesStaleTmpFiles(t *testing.T) {
+	_, dir := newMaildir(t)
+	stale := filepath.Join(dir, "tmp", "1.M1P1Q1.crashed")
+	fresh := filepath.Join(dir, "tmp", "2.M2P2Q2.writing")
+	for _, path := range []string{stale, fresh} {
+		if err := os.WriteFile(path, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-37 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := New(dir, testLogger(t)); err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale tmp file still exists (stat error %v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh tmp file was removed: %v", err)
+	}
+}

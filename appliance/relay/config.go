@@ -4,9 +4,9 @@
 // dot-stuffing, and the mapping of replies to per-recipient results. It also
 // sends the RCPT probes of recipient callouts.
 //
-// It never retries, reorders or bounces a message (the queue decides that
-// from the results), never falls back to another source address or to
-// plaintext when TLS is required, and never talks to any host other than the
+// It never retries, reorders or bounces a message, because the queue decides
+// that from the results. It never falls back to another source address, or
+// to plaintext when TLS is required. It connects to no host other than the
 // configured internal server.
 package relay
 

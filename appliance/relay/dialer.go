@@ -54,8 +54,8 @@ func (d Dialer) DialContext(ctx context.Context, network, address string) (net.C
 	return conn, nil
 }
 
-// explain rewords a failed bind so that the administrator sees which
-// address or device is wrong rather than a bare errno.
+// explain rewords a failed bind so that the error names the address or
+// device that is wrong, rather than only an errno.
 func (d Dialer) explain(address string, err error) error {
 	var sysErr *os.SyscallError
 	if errors.As(err, &sysErr) && sysErr.Syscall == "bind" {
