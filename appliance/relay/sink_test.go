@@ -161,3 +161,57 @@ func TestSmtpSinkTempfailDefers(t *testing.T) {
 		t.Errorf("result = %+v, want a temporary 450", res[0])
 	}
 }
+
+func TestSmtpSinkGetsDSNParameters(t *testing.T) {
+	addr, dir := startSmtpSink(t)
+	r := newRelay(t, Config{Server: addr})
+
+	env := newEnvelope("s@example.org", "a@example.test")
+	env.BodyType = "8BITMIME"
+	env.DSNReturn = "hdrs"
+	env.EnvID = "Q1+x"
+	env.Recipients[0].Notify = []string{"FAILURE"}
+	env.Recipients[0].ORCPT = "rfc822;orig@example.test"
+	if res := deliver(t, r, env, simpleBody); !res[0].Delivered {
+		t.Fatalf("result = %+v, want delivered", res[0])
+	}
+	r.Close()
+
+	dumps := readDumps(t, dir)
+	if len(dumps) != 1 {
+		t.Fatalf("smtp-sink dumped %d transactions, want 1", len(dumps))
+	}
+	for _, want := range []string{
+		"X-Mail-Args: <s@example.org> BODY=8BITMIME RET=HDRS ENVID=Q1+2Bx\n",
+		"X-Rcpt-Args: <a@example.test> NOTIFY=FAILURE ORCPT=rfc822;orig@example.test\n",
+	} {
+		if !strings.Contains(dumps[0], want) {
+			t.Errorf("dump lacks %q:\n%s", want, dumps[0])
+		}
+	}
+}
+
+func TestSmtpSinkWithout8BITMIMESendsUnchanged(t *testing.T) {
+	// -8: smtp-sink does not offer 8BITMIME.
+	addr, dir := startSmtpSink(t, "-8")
+	r := newRelay(t, Config{Server: addr})
+
+	env := newEnvelope("s@example.org", "a@example.test")
+	env.BodyType = "8BITMIME"
+	msg := "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n"
+	if res := deliver(t, r, env, msg); !res[0].Delivered {
+		t.Fatalf("result = %+v, want delivered", res[0])
+	}
+	r.Close()
+
+	dumps := readDumps(t, dir)
+	if len(dumps) != 1 {
+		t.Fatalf("smtp-sink dumped %d transactions, want 1", len(dumps))
+	}
+	if strings.Contains(dumps[0], "BODY=") {
+		t.Errorf("MAIL carried BODY= although the server did not offer 8BITMIME:\n%s", dumps[0])
+	}
+	if !strings.Contains(dumps[0], strings.ReplaceAll(msg, "\r\n", "\n")) {
+		t.Errorf("the 8bit body did not arrive unchanged:\n%s", dumps[0])
+	}
+}
