@@ -23,6 +23,7 @@ func pushUpdate(args []string) error {
 	passwordFile := fl.String("password-file", filepath.Join("images", "out", "gokr-pw.txt"),
 		"password file the image was built with")
 	reboot := fl.Bool("reboot", true, "reboot into the new root after switching")
+	kexec := fl.Bool("kexec", true, "reboot by kexec (amd64), skipping firmware and boot loader")
 	fl.Parse(args)
 	if *host == "" || *root == "" {
 		// TODO: build the root here from -arch vm|pi so one command does a
@@ -56,5 +57,5 @@ func pushUpdate(args []string) error {
 		return nil
 	}
 	fmt.Fprintln(os.Stderr, "rebooting")
-	return c.Reboot(ctx, 10*time.Second)
+	return c.Reboot(ctx, 10*time.Second, *kexec)
 }

@@ -88,10 +88,12 @@ func shortName(name string, taken map[[11]byte]bool) (short [11]byte, exact bool
 	base = cleanShort(strings.TrimLeft(base, "."))
 	ext = cleanShort(ext)
 
-	// A name that fits 8.3 keeps it without a tail even in lower case,
-	// because gokrazy's reader looks up "cmdline.txt" as "CMDLINE.TXT".
+	// A name that fits 8.3 is stored as it is, lower case included, as
+	// gokrazy's own writer does: its reader matches an extension-less
+	// name such as "loader" only byte for byte.
 	fits := len(base) <= 8 && len(ext) <= 3 && base != "" && base+dotIf(ext) == upper
 	if fits {
+		base, ext = name[:len(base)], name[len(name)-len(ext):]
 		copy(short[:], padRight(base, 8)+padRight(ext, 3))
 		return short, upper == name
 	}

@@ -87,8 +87,9 @@ func TestMtoolsReadsEveryFile(t *testing.T) {
 }
 
 // TestOneFATExtentLookupFindsFiles reads files the way gokrazy's runtime
-// does when it switches root partitions: root directory after one FAT,
-// short names, one extent per file.
+// does when it switches root partitions: root directory after one FAT, one
+// extent per file, and its name matching, where a name without extension
+// matches only byte for byte.
 func TestOneFATExtentLookupFindsFiles(t *testing.T) {
 	img := writeImage(t, 100<<20, testFiles())
 	raw, err := os.ReadFile(img)
@@ -96,24 +97,43 @@ func TestOneFATExtentLookupFindsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		path []string
+		path string
 		want string
 	}{
-		{[]string{"CMDLINE TXT"}, "root=PARTUUID=x/PARTNROFF=1 init=/gokrazy/init\n"},
-		{[]string{"LOADER     ", "ENTRIES    ", "GOKRAZ~1CON"}, "linux /vmlinuz\n"},
+		{"/cmdline.txt", "root=PARTUUID=x/PARTNROFF=1 init=/gokrazy/init\n"},
+		{"/loader/entries/gokrazy.conf", "linux /vmlinuz\n"},
 	} {
 		got, err := lookupOneFAT(raw, tc.path)
 		if err != nil {
-			t.Errorf("lookup %q: %v", tc.path, err)
+			t.Errorf("lookup %s: %v", tc.path, err)
 			continue
 		}
 		if got != tc.want {
-			t.Errorf("lookup %q = %q, want %q", tc.path, got, tc.want)
+			t.Errorf("lookup %s = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }
 
-func lookupOneFAT(raw []byte, path []string) (string, error) {
+// gokrazyMatch is gokrazy's rule: the entry's "NAME.EXT" equals the
+// component exactly, or case-insensitively its upper-case 8.3 form with a
+// "~1" tail when too long. For a component without extension that form
+// ends in "." and never matches.
+func gokrazyMatch(entryName, component string) bool {
+	if entryName == component {
+		return true
+	}
+	base, ext, hasExt := strings.Cut(strings.ToUpper(component), ".")
+	if !hasExt {
+		return false
+	}
+	if len(base) > 8 || len(ext) > 3 {
+		base = base[:min(len(base), 6)] + "~1"
+		ext = ext[:min(len(ext), 3)]
+	}
+	return strings.EqualFold(entryName, base+"."+ext)
+}
+
+func lookupOneFAT(raw []byte, path string) (string, error) {
 	le := binary.LittleEndian
 	sectorSize := int(le.Uint16(raw[11:]))
 	spc := int(raw[13])
@@ -123,31 +143,36 @@ func lookupOneFAT(raw []byte, path []string) (string, error) {
 
 	dirOff := (reserved + fatSectors) * sectorSize
 	dataOff := dirOff + rootEntries*32
-	for depth, name := range path {
+	components := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for depth, component := range components {
 		found := false
-		for i := 0; i < rootEntries; i++ {
+		for i := 0; i < rootEntries && !found; i++ {
 			e := raw[dirOff+i*32 : dirOff+i*32+32]
-			if string(e[0:11]) != name {
+			name := strings.TrimRight(string(e[0:8]), " ")
+			if ext := strings.TrimRight(string(e[8:11]), " "); ext != "" {
+				name += "." + ext
+			}
+			if e[0] == 0 || !gokrazyMatch(name, component) {
 				continue
 			}
 			cluster := int(le.Uint16(e[26:]))
 			off := dataOff + (cluster-2)*spc*sectorSize
-			if depth < len(path)-1 {
+			if depth < len(components)-1 {
 				if e[11] != attrDirectory {
-					return "", fmt.Errorf("%q is not a directory", name)
+					return "", fmt.Errorf("%q is not a directory", component)
 				}
 				dirOff = off
 				found = true
-				break
+				continue
 			}
 			size := int(le.Uint32(e[28:]))
 			return string(raw[off : off+size]), nil
 		}
 		if !found {
-			return "", fmt.Errorf("%q not found", name)
+			return "", fmt.Errorf("%q not found", component)
 		}
 	}
-	return "", fmt.Errorf("empty path")
+	return "", fmt.Errorf("%s not found", path)
 }
 
 func TestWriteIsDeterministic(t *testing.T) {
@@ -186,7 +211,7 @@ func TestShortNameTailsAreUnique(t *testing.T) {
 		taken[short] = true
 		got = append(got, string(short[:]))
 	}
-	want := []string{"BCM271~1DTB", "BCM271~2DTB", "CONFIG  TXT", "CMDLINE TXT"}
+	want := []string{"BCM271~1DTB", "BCM271~2DTB", "CONFIG  TXT", "cmdline txt"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("short name %d = %q, want %q", i, got[i], want[i])

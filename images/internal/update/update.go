@@ -73,8 +73,15 @@ func (c *Client) Switch(ctx context.Context) error {
 
 // Reboot stops the supervised programs (waiting at most waitPerSignal for
 // each of SIGTERM and SIGKILL), unmounts /perm and restarts the appliance.
-func (c *Client) Reboot(ctx context.Context, waitPerSignal time.Duration) error {
-	_, err := c.do(ctx, http.MethodPost, "/reboot?wait_per_signal="+waitPerSignal.String(), nil)
+// With kexec, gokrazy's amd64 runtime starts vmlinuz with cmdline.txt
+// directly, skipping firmware and boot loader; without it the machine
+// resets and boots through its firmware, as after a power cut.
+func (c *Client) Reboot(ctx context.Context, waitPerSignal time.Duration, kexec bool) error {
+	path := "/reboot?wait_per_signal=" + waitPerSignal.String()
+	if !kexec {
+		path += "&kexec=off"
+	}
+	_, err := c.do(ctx, http.MethodPost, path, nil)
 	return err
 }
 

@@ -65,7 +65,7 @@ func TestPushSwitchRebootSendsRequests(t *testing.T) {
 	if err := c.Switch(ctx); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
-	if err := c.Reboot(ctx, 2*time.Second); err != nil {
+	if err := c.Reboot(ctx, 2*time.Second, false); err != nil {
 		t.Fatalf("Reboot: %v", err)
 	}
 	if string(app.written) != "hsqs new root" {
