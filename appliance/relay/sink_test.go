@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -213,5 +214,36 @@ func TestSmtpSinkWithout8BITMIMESendsUnchanged(t *testing.T) {
 	}
 	if !strings.Contains(dumps[0], strings.ReplaceAll(msg, "\r\n", "\n")) {
 		t.Errorf("the 8bit body did not arrive unchanged:\n%s", dumps[0])
+	}
+}
+
+func TestSmtpSinkRejectedGreetingFails(t *testing.T) {
+	// -f CONNECT: smtp-sink greets with a 5xx reply.
+	addr, _ := startSmtpSink(t, "-f", "CONNECT")
+	r := newRelay(t, Config{Server: addr})
+	_, err := r.Deliver(context.Background(), newEnvelope("s@example.org", "a@example.test"), body(simpleBody))
+	if err == nil || !strings.Contains(err.Error(), "rejected the connection") {
+		t.Errorf("Deliver error = %v, want the rejected greeting", err)
+	}
+}
+
+func TestSmtpSinkClosingReplyDefers(t *testing.T) {
+	// -Q MAIL: smtp-sink replies 421 to MAIL and disconnects.
+	addr, dir := startSmtpSink(t, "-Q", "MAIL")
+	r := newRelay(t, Config{Server: addr})
+	for i := range 2 {
+		env := newEnvelope("s@example.org", "a@example.test", "b@example.test")
+		results, err := r.Deliver(context.Background(), env, body(simpleBody))
+		if err != nil {
+			t.Fatalf("attempt %d: Deliver: %v", i, err)
+		}
+		for _, res := range results {
+			if res.Delivered || res.Permanent || res.Code != 421 {
+				t.Errorf("attempt %d result = %+v, want a temporary 421", i, res)
+			}
+		}
+	}
+	if n := len(readDumps(t, dir)); n != 0 {
+		t.Errorf("smtp-sink dumped %d transactions, want 0", n)
 	}
 }

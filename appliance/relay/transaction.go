@@ -150,7 +150,7 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 	}
 
 	mail, err := c.reply(ctx, "MAIL")
-	if err != nil {
+	if err != nil || mail.Code == 421 {
 		return mail, nil, Reply{}, err
 	}
 	rcpts := make([]Reply, len(t.rcpts))
@@ -158,6 +158,9 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 	for i := range t.rcpts {
 		if rcpts[i], err = c.reply(ctx, "RCPT"); err != nil {
 			return mail, nil, Reply{}, err
+		}
+		if rcpts[i].Code == 421 {
+			return mail, closing(rcpts, i), rcpts[i], nil
 		}
 		if mail.Code/100 == 2 && rcpts[i].Code/100 == 2 {
 			accepted++
@@ -196,6 +199,9 @@ func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, e
 		if rcpts[i], err = c.cmd(ctx, line); err != nil {
 			return mail, nil, Reply{}, err
 		}
+		if rcpts[i].Code == 421 {
+			return mail, closing(rcpts, i), rcpts[i], nil
+		}
 		if rcpts[i].Code/100 == 2 {
 			accepted++
 		}
@@ -210,6 +216,17 @@ func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, e
 	}
 	final, err := t.sendData(ctx, t.env.Prepend, t.body, t.body.Size())
 	return mail, rcpts, final, err
+}
+
+// closing gives the recipients from index i on the 421 reply at rcpts[i],
+// because a server that sent 421 closes the session without replying to
+// the rest. The caller passes the same reply as the final one, so that the
+// recipients accepted before it are deferred too.
+func closing(rcpts []Reply, i int) []Reply {
+	for j := i + 1; j < len(rcpts); j++ {
+		rcpts[j] = rcpts[i]
+	}
+	return rcpts
 }
 
 // sendData writes the message after a 354 reply and reads the final reply.
