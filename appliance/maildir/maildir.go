@@ -121,8 +121,8 @@ func createFile(path string) (file, error) {
 // Deliver writes one file per pending recipient of env, so that each
 // mailbox owner's copy is complete: "Return-Path:" and "Delivered-To:"
 // lines, then env.Prepend, then body. The files keep the CRLF line ends of
-// the spool rather than the LF of qmail's Maildir, so that they match the
-// spooled bytes; Dovecot reads either.
+// the spool, so that they match the spooled bytes. NOTE: qmail's Maildir
+// files use LF, and a reader that expects only LF may show the CRs.
 //
 // A recipient is reported delivered only after its file is synced and
 // renamed into new/ and new/ itself is synced. A full disk (ENOSPC or
