@@ -170,17 +170,17 @@ func (c *conn) has(keyword string) bool {
 }
 
 // cmd sends one command line and reads its reply.
-func (c *conn) cmd(ctx context.Context, line string) (Reply, error) {
+func (c *conn) cmd(ctx context.Context, line string) (smtpReply, error) {
 	c.bw.WriteString(line)
 	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
-		return Reply{}, c.ioError(ctx, "sending "+commandName(line), err)
+		return smtpReply{}, c.ioError(ctx, "sending "+commandName(line), err)
 	}
 	return c.reply(ctx, commandName(line))
 }
 
 // reply reads one reply; step names the command for the error message.
-func (c *conn) reply(ctx context.Context, step string) (Reply, error) {
+func (c *conn) reply(ctx context.Context, step string) (smtpReply, error) {
 	r, err := readReply(c.br)
 	if err != nil {
 		return r, c.ioError(ctx, "reading the reply to "+step, err)

@@ -41,7 +41,7 @@ func (r *Relay) Probe(ctx context.Context, rcpt string) (exists bool, err error)
 	mailReply, rcptReply, err := probeExchange(ctx, c, mail, "RCPT TO:<"+rcpt+">")
 	if err == nil {
 		// RSET ends the transaction so that no message follows the probe.
-		var rset Reply
+		var rset smtpReply
 		rset, err = c.cmd(ctx, "RSET")
 		if err == nil && rset.Code != 250 {
 			err = fmt.Errorf("%s rejected RSET: %s", c.relay, rset)
@@ -73,11 +73,11 @@ func (r *Relay) Probe(ctx context.Context, rcpt string) (exists bool, err error)
 
 // probeExchange sends MAIL and RCPT, in one write when the server offers
 // PIPELINING.
-func probeExchange(ctx context.Context, c *conn, mail, rcpt string) (Reply, Reply, error) {
+func probeExchange(ctx context.Context, c *conn, mail, rcpt string) (smtpReply, smtpReply, error) {
 	if !c.has("PIPELINING") {
 		mailReply, err := c.cmd(ctx, mail)
 		if err != nil || mailReply.Code/100 != 2 {
-			return mailReply, Reply{}, err
+			return mailReply, smtpReply{}, err
 		}
 		rcptReply, err := c.cmd(ctx, rcpt)
 		return mailReply, rcptReply, err
@@ -85,11 +85,11 @@ func probeExchange(ctx context.Context, c *conn, mail, rcpt string) (Reply, Repl
 
 	c.bw.WriteString(mail + "\r\n" + rcpt + "\r\n")
 	if err := c.bw.Flush(); err != nil {
-		return Reply{}, Reply{}, c.ioError(ctx, "sending MAIL and RCPT", err)
+		return smtpReply{}, smtpReply{}, c.ioError(ctx, "sending MAIL and RCPT", err)
 	}
 	mailReply, err := c.reply(ctx, "MAIL")
 	if err != nil {
-		return mailReply, Reply{}, err
+		return mailReply, smtpReply{}, err
 	}
 	rcptReply, err := c.reply(ctx, "RCPT")
 	return mailReply, rcptReply, err

@@ -51,7 +51,7 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 	}
 
 	if unsafeAddress(env.From) {
-		return r.failAll(env, pending, Reply{Code: 553, Enhanced: "5.1.7",
+		return r.failAll(env, pending, smtpReply{Code: 553, Enhanced: "5.1.7",
 			Lines: []string{"invalid sender: " + describeUnsafe(env.From)}}, "none"), nil
 	}
 
@@ -62,7 +62,7 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 
 	if env.SMTPUTF8 && !c.has("SMTPUTF8") {
 		r.pool.put(c, true)
-		return r.failAll(env, pending, Reply{Code: 554, Enhanced: "5.6.7",
+		return r.failAll(env, pending, smtpReply{Code: 554, Enhanced: "5.6.7",
 			Lines: []string{"the internal server does not support SMTPUTF8"}}, c.relay), nil
 	}
 	if envelopeIs8Bit(env) && !c.has("8BITMIME") {
@@ -99,7 +99,7 @@ func (r *Relay) deliverOn(ctx context.Context, t *transaction) ([]envelope.Resul
 	var lines []string
 	for i, p := range t.pending {
 		if unsafeAddress(p.Address) {
-			results[i] = result(p.Address, Reply{Code: 553, Enhanced: "5.1.3",
+			results[i] = result(p.Address, smtpReply{Code: 553, Enhanced: "5.1.3",
 				Lines: []string{"invalid recipient: " + describeUnsafe(p.Address)}}, t.c.relay)
 			continue
 		}
@@ -140,7 +140,7 @@ func (r *Relay) deliverOn(ctx context.Context, t *transaction) ([]envelope.Resul
 // result maps a reply to the result of one recipient: 2xx delivered, 5xx
 // permanent, anything else temporary. A missing enhanced status code is
 // filled in from the reply class, because a DSN needs one.
-func result(rcpt string, reply Reply, relay string) envelope.Result {
+func result(rcpt string, reply smtpReply, relay string) envelope.Result {
 	res := envelope.Result{
 		Recipient: rcpt,
 		Code:      reply.Code,
@@ -169,7 +169,7 @@ func result(rcpt string, reply Reply, relay string) envelope.Result {
 
 // failAll returns the same failing result for every pending recipient and
 // logs it.
-func (r *Relay) failAll(env *envelope.Envelope, pending []*envelope.Recipient, reply Reply, relay string) []envelope.Result {
+func (r *Relay) failAll(env *envelope.Envelope, pending []*envelope.Recipient, reply smtpReply, relay string) []envelope.Result {
 	results := make([]envelope.Result, len(pending))
 	for i, p := range pending {
 		results[i] = result(p.Address, reply, relay)

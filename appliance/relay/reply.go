@@ -15,8 +15,8 @@ const maxReplyLines = 100
 // errReplyLine reports a reply line that does not fit the read buffer.
 var errReplyLine = errors.New("reply line too long")
 
-// Reply is one SMTP reply, possibly of several lines.
-type Reply struct {
+// smtpReply is one SMTP reply, possibly of several lines.
+type smtpReply struct {
 	Code int
 	// Enhanced is the RFC 3463 status code of the first line ("5.1.1"),
 	// or "" when the server sent none.
@@ -27,12 +27,12 @@ type Reply struct {
 }
 
 // Text returns the reply's lines joined with spaces, for results and logs.
-func (r Reply) Text() string {
+func (r smtpReply) Text() string {
 	return strings.Join(r.Lines, " ")
 }
 
 // String formats the reply as it appeared on the wire, on one line.
-func (r Reply) String() string {
+func (r smtpReply) String() string {
 	if r.Enhanced == "" {
 		return fmt.Sprintf("%d %s", r.Code, r.Text())
 	}
@@ -41,8 +41,8 @@ func (r Reply) String() string {
 
 // readReply reads one reply, following the "ddd-" continuation lines of an
 // RFC 5321 multiline reply until a "ddd " or bare "ddd" line.
-func readReply(br *bufio.Reader) (Reply, error) {
-	var reply Reply
+func readReply(br *bufio.Reader) (smtpReply, error) {
+	var reply smtpReply
 
 	for n := 0; ; n++ {
 		if n == maxReplyLines {

@@ -115,7 +115,7 @@ func unsafeAddress(addr string) bool {
 // run sends the transaction, pipelined when the server offers PIPELINING
 // (RFC 2920) and in lock-step otherwise, and returns the reply to MAIL, one
 // reply per RCPT, and the final reply for the accepted recipients.
-func (t *transaction) run(ctx context.Context) (mail Reply, rcpts []Reply, final Reply, err error) {
+func (t *transaction) run(ctx context.Context) (mail smtpReply, rcpts []smtpReply, final smtpReply, err error) {
 	t.healthy = false
 	if t.c.has("PIPELINING") {
 		mail, rcpts, final, err = t.runPipelined(ctx)
@@ -136,7 +136,7 @@ func (t *transaction) run(ctx context.Context) (mail Reply, rcpts []Reply, final
 
 // runPipelined writes MAIL, every RCPT and DATA in one flush and then reads
 // the replies in order. RFC 2920 allows DATA as the last command of a batch.
-func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, error) {
+func (t *transaction) runPipelined(ctx context.Context) (smtpReply, []smtpReply, smtpReply, error) {
 	c := t.c
 	c.bw.WriteString(t.mail)
 	c.bw.WriteString("\r\n")
@@ -146,18 +146,18 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 	}
 	c.bw.WriteString("DATA\r\n")
 	if err := c.bw.Flush(); err != nil {
-		return Reply{}, nil, Reply{}, c.ioError(ctx, "sending MAIL, RCPT and DATA", err)
+		return smtpReply{}, nil, smtpReply{}, c.ioError(ctx, "sending MAIL, RCPT and DATA", err)
 	}
 
 	mail, err := c.reply(ctx, "MAIL")
 	if err != nil || mail.Code == 421 {
-		return mail, nil, Reply{}, err
+		return mail, nil, smtpReply{}, err
 	}
-	rcpts := make([]Reply, len(t.rcpts))
+	rcpts := make([]smtpReply, len(t.rcpts))
 	accepted := 0
 	for i := range t.rcpts {
 		if rcpts[i], err = c.reply(ctx, "RCPT"); err != nil {
-			return mail, nil, Reply{}, err
+			return mail, nil, smtpReply{}, err
 		}
 		if rcpts[i].Code == 421 {
 			return mail, closing(rcpts, i), rcpts[i], nil
@@ -167,7 +167,7 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 		}
 	}
 
-	data, err := c.withTimeout(dataInitTimeout, func() (Reply, error) { return c.reply(ctx, "DATA") })
+	data, err := c.withTimeout(dataInitTimeout, func() (smtpReply, error) { return c.reply(ctx, "DATA") })
 	if err != nil {
 		return mail, rcpts, data, err
 	}
@@ -186,18 +186,18 @@ func (t *transaction) runPipelined(ctx context.Context) (Reply, []Reply, Reply, 
 
 // runLockStep sends each command and waits for its reply before the next,
 // stopping early when MAIL or every RCPT is rejected.
-func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, error) {
+func (t *transaction) runLockStep(ctx context.Context) (smtpReply, []smtpReply, smtpReply, error) {
 	c := t.c
 	mail, err := c.cmd(ctx, t.mail)
 	if err != nil || mail.Code/100 != 2 {
-		return mail, nil, Reply{}, err
+		return mail, nil, smtpReply{}, err
 	}
 
-	rcpts := make([]Reply, len(t.rcpts))
+	rcpts := make([]smtpReply, len(t.rcpts))
 	accepted := 0
 	for i, line := range t.rcpts {
 		if rcpts[i], err = c.cmd(ctx, line); err != nil {
-			return mail, nil, Reply{}, err
+			return mail, nil, smtpReply{}, err
 		}
 		if rcpts[i].Code == 421 {
 			return mail, closing(rcpts, i), rcpts[i], nil
@@ -207,10 +207,10 @@ func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, e
 		}
 	}
 	if accepted == 0 {
-		return mail, rcpts, Reply{}, nil
+		return mail, rcpts, smtpReply{}, nil
 	}
 
-	data, err := c.withTimeout(dataInitTimeout, func() (Reply, error) { return c.cmd(ctx, "DATA") })
+	data, err := c.withTimeout(dataInitTimeout, func() (smtpReply, error) { return c.cmd(ctx, "DATA") })
 	if err != nil || data.Code != 354 {
 		return mail, rcpts, data, err
 	}
@@ -222,7 +222,7 @@ func (t *transaction) runLockStep(ctx context.Context) (Reply, []Reply, Reply, e
 // because a server that sent 421 closes the session without replying to
 // the rest. The caller passes the same reply as the final one, so that the
 // recipients accepted before it are deferred too.
-func closing(rcpts []Reply, i int) []Reply {
+func closing(rcpts []smtpReply, i int) []smtpReply {
 	for j := i + 1; j < len(rcpts); j++ {
 		rcpts[j] = rcpts[i]
 	}
@@ -230,33 +230,33 @@ func closing(rcpts []Reply, i int) []Reply {
 }
 
 // sendData writes the message after a 354 reply and reads the final reply.
-func (t *transaction) sendData(ctx context.Context, prepend string, body envelope.Body, size int64) (Reply, error) {
+func (t *transaction) sendData(ctx context.Context, prepend string, body envelope.Body, size int64) (smtpReply, error) {
 	c := t.c
 
-	_, err := c.withTimeout(dataBlockTimeout, func() (Reply, error) {
+	_, err := c.withTimeout(dataBlockTimeout, func() (smtpReply, error) {
 		if body == nil {
 			_, err := c.bw.WriteString(".\r\n")
 			if err == nil {
 				err = c.bw.Flush()
 			}
-			return Reply{}, err
+			return smtpReply{}, err
 		}
 		err := writeMessage(c.bw, prepend, body, size)
 		if err == nil {
 			err = c.bw.Flush()
 		}
-		return Reply{}, err
+		return smtpReply{}, err
 	})
 	if err != nil {
-		return Reply{}, c.ioError(ctx, "sending message data", err)
+		return smtpReply{}, c.ioError(ctx, "sending message data", err)
 	}
 
-	return c.withTimeout(dataTermTimeout, func() (Reply, error) { return c.reply(ctx, "end of data") })
+	return c.withTimeout(dataTermTimeout, func() (smtpReply, error) { return c.reply(ctx, "end of data") })
 }
 
 // withTimeout runs step with the connection timeout lowered to limit when
 // limit is shorter.
-func (c *conn) withTimeout(limit time.Duration, step func() (Reply, error)) (Reply, error) {
+func (c *conn) withTimeout(limit time.Duration, step func() (smtpReply, error)) (smtpReply, error) {
 	saved := c.timeout
 	c.timeout = min(saved, limit)
 	defer func() { c.timeout = saved }()
