@@ -1,4 +1,4 @@
-package main
+package attachments_test
 
 import (
 	"context"

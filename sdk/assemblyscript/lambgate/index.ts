@@ -196,6 +196,7 @@ export function parts(): Part[] {
     status = count;
     return out;
   }
+  status = Status.OK;
   for (let i = 0; i < count; i++) {
     const p = new Part();
     p.contentType = partField(i, 1);
