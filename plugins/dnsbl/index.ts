@@ -1,7 +1,7 @@
-// dnsbl looks the client address up in DNS blocklists (RFC 5782), adds
-// the weights of the lists that list it, and rejects at connect when the
-// score reaches reject_score, or tags the message in the headers phase
-// when it reaches tag_score. Scores are cached in the key-value store for
+// dnsbl looks the client address up in DNS blocklists (RFC 5782) and adds
+// the weights of the lists that list it. It rejects at connect when the
+// score reaches reject_score, and tags the message in the headers phase
+// when the score reaches tag_score. Scores are cached in the key-value store for
 // cache_seconds, so the headers phase costs no second round of lookups.
 import * as lg from "../../sdk/assemblyscript/lambgate";
 import { Action } from "../../sdk/assemblyscript/lambgate";

@@ -79,7 +79,7 @@ func TestFaultContainment(t *testing.T) {
 				}
 				wantDiscarded := uint64(2)
 				if tc.want == FailInvalidAction {
-					wantDiscarded = 0 // the instance is healthy, only its answer was wrong
+					wantDiscarded = 0 // the instance is sound, only its return value was invalid
 				}
 				if st.InstancesDiscarded != wantDiscarded {
 					t.Errorf("instances discarded %d, want %d", st.InstancesDiscarded, wantDiscarded)

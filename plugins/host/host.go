@@ -1,8 +1,9 @@
-// Package host runs the appliance's Wasm filter plugins: it loads every
-// module of the plugins directory with its manifest, validates it against
-// ABI v1 (sdk/ABI.md), compiles it once with an on-disk cache, pools its
-// instances and calls them at each SMTP phase as a filter.Chain. It swaps
-// the plugin set atomically when the directory changes.
+// Package host runs the appliance's Wasm filter plugins. It loads every
+// module of the plugins directory with its manifest and validates it
+// against ABI v1 (sdk/ABI.md). It compiles each module once with an
+// on-disk cache, pools its instances and calls them at each SMTP phase as
+// a filter.Chain, and it swaps the plugin set atomically when the
+// directory changes.
 //
 // The host never lets a plugin reach the filesystem, the network or the
 // clock except through the host calls its manifest grants, and never lets
@@ -79,8 +80,8 @@ type Host struct {
 }
 
 // New creates a host and loads the plugins directory once. A module that
-// fails validation is logged and left out; New fails only when the
-// directory or the cache cannot be used.
+// fails validation is logged and left out. New returns an error only when
+// the plugins directory, the cache or the state directory cannot be used.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{
 		dir:      cfg.Dir,

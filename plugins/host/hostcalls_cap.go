@@ -127,9 +127,9 @@ func hKVSet(_ context.Context, c *call, mod api.Module, stack []uint64) {
 }
 
 // hKVIncr adds delta to a counter and writes the new value as a
-// little-endian i64 at out. A new key starts at zero and expires after ttl
-// seconds (zero: never); incrementing does not extend the expiry, so a
-// counter with a TTL is a fixed window.
+// little-endian i64 at out. A new key starts at zero and expires ttl
+// seconds later (never for zero). Incrementing keeps that expiry, so a
+// counter with a TTL counts a fixed window.
 func hKVIncr(_ context.Context, c *call, mod api.Module, stack []uint64) {
 	key := c.readString(mod, u32(stack[0]), u32(stack[1]))
 	delta, ttl := int64(stack[2]), int32(stack[3])

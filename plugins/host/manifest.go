@@ -11,8 +11,8 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Manifest is the TOML file beside each module (NAME.toml for NAME.wasm)
-// that tells the host what the plugin may do and how to run it.
+// Manifest is the TOML file beside each module (NAME.toml for NAME.wasm).
+// It declares what the plugin may do and the limits it runs under.
 type Manifest struct {
 	// Name identifies the plugin in logs, metrics and key-value state.
 	Name    string `toml:"name"`
@@ -27,7 +27,8 @@ type Manifest struct {
 	// MemoryLimitMB caps the module's linear memory, in MiB (default 64).
 	MemoryLimitMB int `toml:"memory_limit_mb"`
 	// TimeLimit bounds the wall-clock time of one callback, DNS lookups
-	// included (default 50ms).
+	// included (default 250ms). It is wall-clock time, so it must leave room
+	// for a loaded appliance to deschedule the gateway.
 	TimeLimit string `toml:"time_limit"`
 	// FailureMode decides the verdict when the plugin fails: "open"
 	// continues as if the plugin were absent, "closed" (the default)
@@ -50,7 +51,7 @@ type grantSet struct{ dns, clock, kv bool }
 const (
 	DefaultMemoryLimitMB = 64
 	MaxMemoryLimitMB     = 1024
-	DefaultTimeLimit     = 50 * time.Millisecond
+	DefaultTimeLimit     = 250 * time.Millisecond
 	MaxTimeLimit         = 30 * time.Second
 )
 

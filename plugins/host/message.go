@@ -24,7 +24,7 @@ const (
 // message is the host's lazily parsed view of one spooled message. The
 // header block is parsed at the first header request, the body is read at
 // the first body request and the MIME tree is walked at the first part
-// request; a plugin that never asks pays nothing. A message is used by one
+// request, so a plugin that never requests the body costs nothing for it. A message is used by one
 // Data call, which runs its plugins one after another, so it needs no lock.
 type message struct {
 	src filter.Message
@@ -39,7 +39,9 @@ type message struct {
 
 	partsRead bool
 	parts     []mimePart
-	mimeErr   error
+	// TODO: no host call exposes mimeErr yet, so a plugin cannot tell that
+	// a malformed multipart hid the entities after the error from it.
+	mimeErr error
 }
 
 type headerField struct {
@@ -199,8 +201,8 @@ func (m *message) walk(h textproto.MIMEHeader, body io.Reader, path string, dept
 	if err != nil || ctype == "" {
 		ctype = "text/plain"
 		if h.Get("Content-Type") != "" {
-			// A malformed type still gets recorded, so a policy on types
-			// sees what the sender claimed rather than a default.
+			// A malformed type is still recorded, so that a policy on types
+			// matches what the sender declared rather than a default.
 			ctype = strings.ToLower(strings.TrimSpace(strings.SplitN(h.Get("Content-Type"), ";", 2)[0]))
 		}
 	}

@@ -289,10 +289,10 @@ func (p *Plugin) classify(ctx context.Context, err error, c *call, inst *instanc
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeContextCanceled || exit.ExitCode() == sys.ExitCodeDeadlineExceeded):
 		return &Failure{Kind: FailCanceled, Detail: "the session ended during the call"}
 	}
-	// NOTE: wazero reports a failed memory.grow to the guest as -1, not to
-	// the host, so a trap counts as memory_limit when memory is within an
-	// eighth of the cap: allocators grow in chunks (Go's runtime in
-	// multi-MiB steps) and give up below the exact cap.
+	// NOTE: wazero reports a failed memory.grow to the guest as -1 and
+	// never to the host. A trap therefore counts as memory_limit when
+	// memory is within an eighth of the cap, because allocators grow in
+	// chunks (Go's runtime in multi-MiB steps) and give up below the cap.
 	limit := uint64(p.man.MemoryLimitMB) << 20
 	if mem := inst.mod.Memory(); mem != nil && uint64(mem.Size())+limit/8 >= limit {
 		return &Failure{Kind: FailMemoryLimit, Detail: fmt.Sprintf("trapped with memory at the cap of %d MiB: %s", p.man.MemoryLimitMB, firstLine(err))}

@@ -6,7 +6,7 @@ import (
 )
 
 // pluginSet is an immutable, ordered set of plugins. Calls hold a read
-// lock for their duration; a retired set takes the write lock, so the
+// lock for their duration. Retiring a set takes the write lock, so the
 // plugins it drops are closed only after the last in-flight call ends.
 type pluginSet struct {
 	plugins []*Plugin

@@ -125,6 +125,15 @@ func newTestHost(t *testing.T, dir string, mutate func(*Config)) (*Host, *logBuf
 	return h, logs
 }
 
+// manifest builds a manifest from TOML lines. Unless the lines set one, it
+// sets a time limit of 5 s, so that a test machine under load does not
+// turn a slow call into a time-out.
 func manifest(name string, lines ...string) string {
-	return "name = \"" + name + "\"\nversion = \"1.0\"\n" + strings.Join(lines, "\n") + "\n"
+	limit := `time_limit = "5s"`
+	for _, l := range lines {
+		if strings.HasPrefix(l, "time_limit") || strings.Contains(l, "\ntime_limit") {
+			limit = ""
+		}
+	}
+	return "name = \"" + name + "\"\nversion = \"1.0\"\n" + limit + "\n" + strings.Join(lines, "\n") + "\n"
 }

@@ -3,7 +3,7 @@
 // Command spf is the bundled SPF plugin (RFC 7208). At MAIL FROM it
 // checks the envelope sender's domain (the HELO name for the null sender)
 // for the client address, or takes the gateway's own result when the
-// gateway checked already, and acts on the result as the settings say.
+// gateway checked already. It acts on the result as the settings specify.
 // In the headers phase it adds a Received-SPF header. Results are cached
 // in the key-value store, so the second phase costs no lookups.
 package main

@@ -194,7 +194,8 @@ func (e *evaluation) mechanism(term, domain string) (bool, error) {
 		addrs, err := e.lookup(lambgate.TypeA, target)
 		return len(addrs) > 0, err
 	case "ptr":
-		// Section 5.5 says "do not use"; it never matches here.
+		// RFC 7208 section 5.5 asks senders not to use ptr, so it never
+		// matches here.
 		return false, nil
 	}
 	return false, errPerm
@@ -227,8 +228,8 @@ func (e *evaluation) addressMatch(host, cidr string) (bool, error) {
 	return false, nil
 }
 
-// lookup resolves a name, counting answers that are empty or NXDOMAIN
-// against the void lookup limit.
+// lookup resolves a name and counts an empty result or NXDOMAIN against
+// the void lookup limit.
 func (e *evaluation) lookup(rtype int, name string) ([]string, error) {
 	answers, err := lambgate.Lookup(rtype, name)
 	if errors.Is(err, lambgate.ErrNotFound) {

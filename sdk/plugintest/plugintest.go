@@ -46,7 +46,7 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Result is what one run produced.
+// Result is the outcome of one run.
 type Result struct {
 	// Steps lists each plugin callback in the order it ran.
 	Steps []host.Trace

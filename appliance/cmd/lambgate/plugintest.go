@@ -15,8 +15,8 @@ import (
 	"github.com/lambgate/lambgate/sdk/plugintest"
 )
 
-// runPluginTest implements `lambgate plugin test MODULE FILE.eml [flags]`:
-// it runs one plugin over a message as the gateway would and prints each
+// runPluginTest implements `lambgate plugin test MODULE FILE.eml [flags]`.
+// It runs one plugin over a message as the gateway would and prints each
 // callback's verdict, reply, edits and time. It returns the exit status:
 // 0 when the plugin ran (whatever its verdict), 1 when it could not be
 // loaded or run, 2 for a usage error.

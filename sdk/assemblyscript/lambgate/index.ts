@@ -142,8 +142,8 @@ export function settingInt(name: string, def: i32): i32 {
   return I32.parseInt(s);
 }
 
-// The index-th value of a header field (unfolded, RFC 2047 decoded), or
-// null; lastStatus says why.
+// Returns the index-th value of a header field (unfolded, RFC 2047
+// decoded), or null with the reason in lastStatus.
 export function header(name: string, index: i32 = 0): string | null {
   const k = utf8(name);
   let n = host.get_header(ptr(k), k.byteLength, index, sp(), cap());
@@ -315,8 +315,8 @@ export namespace DNS {
 }
 
 // Resolves name through the appliance's resolver (the manifest must grant
-// "dns"); returns one answer per element, empty with lastStatus set on
-// failure.
+// "dns") and returns one record per element. On failure it returns an
+// empty array with lastStatus set.
 export function lookup(rtype: i32, name: string): string[] {
   const k = utf8(name);
   let n = host.dns_lookup(rtype, ptr(k), k.byteLength, sp(), cap());
@@ -347,9 +347,9 @@ export function kvSet(key: string, value: string, ttl: i32): i32 {
 
 const incrOut = new ArrayBuffer(8);
 
-// Adds delta to a counter and returns its new value; a new counter starts
-// at zero and expires ttl seconds after its creation (a fixed window).
-// On failure it returns 0 with lastStatus set.
+// Adds delta to a counter and returns its new value. A new counter starts
+// at zero and expires ttl seconds after its creation, so it counts a fixed
+// window. On failure it returns 0 with lastStatus set.
 export function kvIncr(key: string, delta: i64, ttl: i32): i64 {
   const k = utf8(key);
   const st = host.kv_incr(ptr(k), k.byteLength, delta, ttl, ptr(incrOut));

@@ -17,7 +17,7 @@ const (
 )
 
 // Lookup resolves name through the appliance's resolver and returns one
-// answer per element: addresses for A and AAAA, "preference host" for MX,
+// record per element: addresses for A and AAAA, "preference host" for MX,
 // each record's text for TXT. A missing name returns ErrNotFound, any
 // other failure ErrTempFailure. The manifest must grant "dns"; without the
 // grant the host aborts the call.

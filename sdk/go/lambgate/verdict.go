@@ -3,9 +3,9 @@
 package lambgate
 
 // SetReply records the SMTP reply for a Reject or Tempfail verdict. The
-// code must be 400-599 and the enhanced code ("5.7.1", or "" for none) of
-// the same class; the host replaces CR, LF and other control characters in
-// text with spaces and cuts it to 400 bytes.
+// code must be 400-599, and the enhanced code ("5.7.1", or "" for none)
+// must have the same class. The host replaces CR, LF and other control
+// characters in text with spaces and cuts it to 400 bytes.
 func SetReply(code int, enhanced, text string) error {
 	return statusError(int64(hostSetReply(int32(code), enhanced, text)))
 }
@@ -22,8 +22,8 @@ func TempfailWith(code int, enhanced, text string) Action {
 	return Tempfail
 }
 
-// AddHeader asks for a header field to be added to the message once its
-// verdict is final and it is kept. Allowed in the headers, body and done
+// AddHeader requests a header field to be added to the message once its
+// verdict is final and the message is kept. Allowed in the headers, body and done
 // phases.
 func AddHeader(name, value string) error {
 	return statusError(int64(hostAddHeader(name, value)))
