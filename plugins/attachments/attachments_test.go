@@ -2,6 +2,7 @@ package attachments_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,6 +20,17 @@ func mixed(parts ...string) string {
 		sb.WriteString("--B\n" + p + "\n")
 	}
 	sb.WriteString("--B--\n")
+	return sb.String()
+}
+
+// nested wraps part into depth levels of multipart/mixed.
+func nested(depth int, part string) string {
+	var sb strings.Builder
+	sb.WriteString("Subject: deep\nContent-Type: multipart/mixed; boundary=b0\n\n")
+	for i := 1; i <= depth; i++ {
+		sb.WriteString(fmt.Sprintf("--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n", i-1, i))
+	}
+	sb.WriteString(fmt.Sprintf("--b%d\n%s\n", depth, part))
 	return sb.String()
 }
 
@@ -74,6 +86,9 @@ func TestAttachmentPolicy(t *testing.T) {
 		{name: "attached message rejected",
 			eml: mixed("Content-Type: message/rfc822\n\nSubject: fwd\nContent-Type: multipart/mixed; boundary=D\n\n--D\n" +
 				attachment("inner.hta") + "\n--D--"), action: filter.Reject, reason: ".hta"},
+		{name: "deep nesting quarantined", eml: nested(20, attachment("deep.exe")), action: filter.Quarantine},
+		{name: "deep nesting allowed when continue", eml: nested(20, attachment("deep.exe")),
+			settings: map[string]string{"malformed_action": `"continue"`}, action: filter.Continue},
 		{name: "quarantine action", eml: mixed(attachment("setup.exe")),
 			settings: map[string]string{"action": `"quarantine"`}, action: filter.Quarantine},
 	}

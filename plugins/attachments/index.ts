@@ -18,6 +18,7 @@ let types = new Set<string>();
 let anyExtension = false;
 let action = "reject";
 let rejectText = "Attachment type not accepted";
+let malformedAction = "quarantine";
 
 function configure(): void {
   if (configured) return;
@@ -35,6 +36,8 @@ function configure(): void {
   if (a != null && a.length > 0) action = a;
   const t = lg.setting("reject_text");
   if (t != null && t.length > 0) rejectText = t;
+  const m = lg.setting("malformed_action");
+  if (m != null && m.length > 0) malformedAction = m;
   configured = true;
 }
 
@@ -114,12 +117,25 @@ export function lambgate_on_body(): Action {
     const reason = check(parts[i]);
     if (reason.length == 0) continue;
     lg.log(lg.Level.Info, "blocked part " + parts[i].path + ": " + reason);
-    if (action == "quarantine") {
-      lg.addTag("attachment-blocked");
-      return Action.Quarantine;
-    }
-    if (action == "discard") return Action.Discard;
-    return lg.rejectWith(550, "5.7.1", rejectText + " (" + reason + ")");
+    return verdict(action, reason);
+  }
+
+  // A structure the host could not walk to the end may hide parts from
+  // the checks above.
+  const mimeErr = lg.mimeError();
+  if (mimeErr.length > 0) {
+    lg.log(lg.Level.Info, "malformed MIME structure: " + mimeErr);
+    return verdict(malformedAction, "malformed MIME structure");
   }
   return Action.Continue;
+}
+
+function verdict(what: string, reason: string): Action {
+  if (what == "continue") return Action.Continue;
+  if (what == "quarantine") {
+    lg.addTag("attachment-blocked");
+    return Action.Quarantine;
+  }
+  if (what == "discard") return Action.Discard;
+  return lg.rejectWith(550, "5.7.1", rejectText + " (" + reason + ")");
 }

@@ -81,6 +81,7 @@ const (
 	propSPF        = 8 // the gateway's SPF result, "" when not checked
 	propPhase      = 9
 	propPlugin     = 10 // the plugin's own manifest name
+	propMIMEError  = 11 // why the MIME walk stopped early, "" when it completed
 )
 
 // Targets for search, regex_match and hash.

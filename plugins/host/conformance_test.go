@@ -22,6 +22,9 @@ type fakeResolver struct{}
 func (fakeResolver) LookupNetIP(_ context.Context, network, host string) ([]netip.Addr, error) {
 	switch host {
 	case "host.example":
+		if network == "ip6" {
+			return []netip.Addr{netip.MustParseAddr("2001:db8::1")}, nil
+		}
 		return []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}, nil
 	case "servfail.example":
 		return nil, &net.DNSError{Err: "server misbehaving", Name: host, IsTemporary: true}
@@ -143,11 +146,11 @@ func checkConformance(t *testing.T, h *Host, logs *logBuffer) {
 			fmt.Sprintf("block=%d", bytes.Index(msg, []byte("\r\n\r\n"))+2), "body=wrong_phase",
 			fmt.Sprintf("search=%d", strings.Index(conformanceMessage, "Subject:")), "re=true", "hre=true",
 			"rebad=bad_argument", "badname=bad_argument"},
-		"X-Conf-Body": {fmt.Sprintf("size=%d", len(body)), "first=--XX",
+		"X-Conf-Body": {"mimeerr=", fmt.Sprintf("size=%d", len(body)), "first=--XX",
 			"parts=1:text/plain:::15,2:application/octet-stream:report.pdf.exe:attachment:4",
 			fmt.Sprintf("search=%d", bytes.Index(body, []byte("needle"))), "nosearch=-1", "re=true",
 			"sha=ba7816bf", "bodymd5=" + hex.EncodeToString(bodyMD5[:])},
-		"X-Conf-Done": {"a=192.0.2.1,192.0.2.2/ok", "txt=v=spf1 -all", "mx=10 mx.example.", "nx=not_found",
+		"X-Conf-Done": {"a=192.0.2.1,192.0.2.2/ok", "aaaa=2001:db8::1", "phase=done", "restr=true,false", "txt=v=spf1 -all", "mx=10 mx.example.", "nx=not_found",
 			"tf=temp_failure", "now=1772366400000", "incr=1,2", "kv=stored", "kvmissing=false"},
 	}
 	for name, wants := range wantHeaders {

@@ -58,6 +58,15 @@ func hGetProperty(_ context.Context, c *call, mod api.Module, stack []uint64) {
 		if id == propQueueID {
 			v = c.txn.QueueID
 		}
+	case propMIMEError:
+		if !c.bodyAllowed() {
+			stack[0] = encI32(statusWrongPhase)
+			return
+		}
+		c.msg.mimeParts()
+		if c.msg.mimeErr != nil {
+			v = c.msg.mimeErr.Error()
+		}
 	case propRcpt:
 		if c.phase != PhaseRcpt {
 			stack[0] = encI32(statusWrongPhase)

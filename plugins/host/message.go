@@ -39,9 +39,7 @@ type message struct {
 
 	partsRead bool
 	parts     []mimePart
-	// TODO: no host call exposes mimeErr yet, so a plugin cannot tell that
-	// a malformed multipart hid the entities after the error from it.
-	mimeErr error
+	mimeErr   error // why the walk stopped early; the parts before it are kept
 }
 
 type headerField struct {

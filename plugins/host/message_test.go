@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,27 @@ func TestMIMEPartsFound(t *testing.T) {
 		g := parts[i]
 		if g.path != w.path || g.contentType != w.contentType || g.fileName != w.fileName || g.disposition != w.disposition {
 			t.Errorf("part %d: got %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestMIMEErrorOnDeepNesting(t *testing.T) {
+	// 20 nested multiparts, past the limit of 16, with an attachment at
+	// the bottom: the walk must stop and say so.
+	var sb strings.Builder
+	sb.WriteString("Content-Type: multipart/mixed; boundary=b0\r\n\r\n")
+	for i := 1; i <= 20; i++ {
+		sb.WriteString("--b" + strconv.Itoa(i-1) + "\r\nContent-Type: multipart/mixed; boundary=b" + strconv.Itoa(i) + "\r\n\r\n")
+	}
+	sb.WriteString("--b20\r\nContent-Disposition: attachment; filename=deep.exe\r\n\r\nMZ\r\n")
+	m := newMessage(bytes.NewReader([]byte(sb.String())))
+	m.mimeParts()
+	if m.mimeErr == nil || !strings.Contains(m.mimeErr.Error(), "deeper than 16") {
+		t.Errorf("MIME error %v, want the nesting limit", m.mimeErr)
+	}
+	for _, p := range m.parts {
+		if p.fileName == "deep.exe" {
+			t.Errorf("part beyond the nesting limit was recorded: %+v", p)
 		}
 	}
 }

@@ -101,6 +101,8 @@ export function tls(): bool { return property(7) == "1"; }
 // The gateway's SPF result for the envelope sender, "" when not checked.
 export function spf(): string { return property(8); }
 export function pluginName(): string { return property(10); }
+// The current phase's name ("connect" ... "done"), or "init".
+export function phase(): string { return property(9); }
 
 // The recipients accepted so far, from the mail phase on.
 export function recipients(): string[] {
@@ -187,6 +189,10 @@ function partField(i: i32, field: i32): string {
   if (grown(n)) n = host.get_part(i, field, sp(), cap());
   return text(n);
 }
+
+// Why the host stopped walking the MIME tree early, or "" when it walked
+// the whole tree; parts() then lists only the entities before the error.
+export function mimeError(): string { return property(11); }
 
 // The message's MIME entities, in the body and done phases.
 export function parts(): Part[] {

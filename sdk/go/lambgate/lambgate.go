@@ -160,6 +160,10 @@ func TLS() bool { return must(property(7)) == "1" }
 // "fail", ...), or "" when it was not checked.
 func SPF() string { return must(property(8)) }
 
+// Phase returns the current phase's name ("connect" ... "done"), or "init"
+// during the module's initialisation.
+func Phase() string { return must(property(9)) }
+
 // PluginName returns the name in the plugin's manifest.
 func PluginName() string { return must(property(10)) }
 

@@ -78,6 +78,13 @@ type Part struct {
 	Size int64
 }
 
+// MIMEError returns why the host stopped walking the MIME tree early
+// (malformed structure, nesting deeper than 16, more than 1,000 entities),
+// or "" when it walked the whole tree. Parts then lists only the entities
+// before the error, so a policy on attachments should not pass such a
+// message silently.
+func MIMEError() (string, error) { return property(11) }
+
 // Parts returns the message's MIME entities, in the body and done phases.
 func Parts() ([]Part, error) {
 	n := hostPartCount()

@@ -101,7 +101,7 @@ export function lambgate_on_body(): Action {
   const bodySum = lg.hashBody(lg.Hash.MD5);
   const needle = lg.regexCompile("nee+dle");
   lg.addHeader("X-Conf-Body",
-    "size=" + size.toString() +
+    "mimeerr=" + lg.mimeError() + " size=" + size.toString() +
     " first=" + String.UTF8.decodeUnsafe(first.dataStart, <usize>n) +
     " parts=" + ps.join(",") +
     " search=" + lg.searchBody("NEEDLE", true).toString() +
@@ -126,8 +126,12 @@ export function lambgate_on_done(): Action {
   const stored = lg.kvGet("key");
   const kvMissing = lg.kvGet("absent") != null;
   lg.log(lg.Level.Info, "conformance done");
+  const aaaa = lg.lookup(lg.DNS.AAAA, "host.example");
+  const re = lg.regexCompile("^ab+c$");
   lg.addHeader("X-Conf-Done",
-    "a=" + a.join(",") + "/" + aStatus + " txt=" + txt.join("|") + " mx=" + mx.join("|") +
+    "a=" + a.join(",") + "/" + aStatus + " aaaa=" + aaaa.join(",") + " phase=" + lg.phase() +
+    " restr=" + lg.regexMatchString(re, "abbc").toString() + "," + lg.regexMatchString(re, "ac").toString() +
+    " txt=" + txt.join("|") + " mx=" + mx.join("|") +
     " nx=" + nx + " tf=" + tf + " now=" + lg.nowMs().toString() +
     " incr=" + one.toString() + "," + two.toString() +
     " kv=" + (stored == null ? "" : stored) + " kvmissing=" + kvMissing.toString());

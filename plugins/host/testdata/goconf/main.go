@@ -102,9 +102,10 @@ func init() {
 		}
 		sum, _ := lambgate.Hash(lambgate.SHA256, []byte("abc"))
 		bodySum, _ := lambgate.HashBody(lambgate.MD5)
+		mimeErr, _ := lambgate.MIMEError()
 		lambgate.AddHeader("X-Conf-Body", fmt.Sprintf(
-			"size=%d first=%s parts=%s search=%d nosearch=%d re=%t sha=%s bodymd5=%s",
-			size, first[:n], strings.Join(ps, ","), lambgate.SearchBody("NEEDLE", true),
+			"mimeerr=%s size=%d first=%s parts=%s search=%d nosearch=%d re=%t sha=%s bodymd5=%s",
+			mimeErr, size, first[:n], strings.Join(ps, ","), lambgate.SearchBody("NEEDLE", true),
 			lambgate.SearchBody("absent", false), lambgate.MustCompileRegexp(`nee+dle`).MatchBody(),
 			hex.EncodeToString(sum)[:8], hex.EncodeToString(bodySum)))
 		return lambgate.Continue
@@ -121,9 +122,12 @@ func init() {
 		stored, _ := lambgate.KVGet("key")
 		_, kvMissing := lambgate.KVGet("absent")
 		lambgate.Log(lambgate.LevelInfo, "conformance done")
+		aaaa, _ := lambgate.Lookup(lambgate.TypeAAAA, "host.example")
+		re := lambgate.MustCompileRegexp(`^ab+c$`)
 		lambgate.AddHeader("X-Conf-Done", fmt.Sprintf(
-			"a=%s/%s txt=%s mx=%s nx=%s tf=%s now=%d incr=%d,%d kv=%s kvmissing=%t",
-			strings.Join(a, ","), name(aerr), strings.Join(txt, "|"), strings.Join(mx, "|"),
+			"a=%s/%s aaaa=%s phase=%s restr=%t,%t txt=%s mx=%s nx=%s tf=%s now=%d incr=%d,%d kv=%s kvmissing=%t",
+			strings.Join(a, ","), name(aerr), strings.Join(aaaa, ","), lambgate.Phase(),
+			re.MatchString("abbc"), re.MatchString("ac"), strings.Join(txt, "|"), strings.Join(mx, "|"),
 			name(nx), name(tf), lambgate.Now().UnixMilli(), one, two, stored, kvMissing))
 		return lambgate.Quarantine
 	})
