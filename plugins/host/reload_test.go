@@ -157,3 +157,22 @@ func TestReloadDuringCalls(t *testing.T) {
 		t.Errorf("%d of %d calls got neither version's verdict", bad.Load(), calls.Load())
 	}
 }
+
+func TestWatchLoadsNewPlugin(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := newTestHost(t, dir, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Watch(ctx, 10*time.Millisecond)
+
+	installPlugin(t, dir, "p", actionModule(t, filter.Reject), manifest("p", `phases = ["connect"]`))
+	// Wait for the poll to see the files; the bound only keeps a broken
+	// watcher from hanging the test.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Connect(ctx, testConn).Action != filter.Reject {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not load the new plugin within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
