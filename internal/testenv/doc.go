@@ -1,0 +1,16 @@
+// Package testenv runs real mail components for the gateway's end-to-end
+// tests, benchmarks and network-namespace tests: a private Postfix instance
+// as the internal mail server, an in-process DNS server, Debian's smtp-sink
+// as a sender's MX, the swaks and smtp-source clients, and the lambgate
+// binary itself.
+//
+// Every Start function takes a testing.TB, keeps its state in t.TempDir()
+// folders, picks free loopback ports unless it is given an address, and
+// registers a cleanup that stops what it started even when the test fails.
+// A missing binary fails the test with the install script to run; it never
+// skips, so a machine without the components cannot pass the suite.
+//
+// Postfix and smtp-sink need root: the tests run as root on the build
+// machines and in CI. The package never touches /etc/postfix beyond reading
+// it, and never starts the system's Postfix instance.
+package testenv
