@@ -73,11 +73,7 @@ func (m *message) readHeader() {
 	}
 	m.headersRead = true
 
-	limit := min(m.src.Size(), maxHeaderBytes)
-	buf := make([]byte, limit)
-	n, _ := m.src.ReadAt(buf, 0)
-	buf = buf[:n]
-
+	buf := readHeaderBlock(m.src)
 	switch {
 	case bytes.HasPrefix(buf, []byte("\r\n")):
 		m.header, m.bodyStart = nil, 2
@@ -91,6 +87,32 @@ func (m *message) readHeader() {
 		}
 	}
 	m.fields = parseFields(m.header)
+}
+
+// readHeaderBlock reads the message in growing chunks until it holds the
+// blank line that ends the header block, the whole message, or
+// maxHeaderBytes, so that a large message costs no large read here.
+func readHeaderBlock(src filter.Message) []byte {
+	size := min(src.Size(), maxHeaderBytes)
+	buf := make([]byte, 0, min(size, 8192))
+	for int64(len(buf)) < size {
+		n := min(int64(max(cap(buf)-len(buf), 8192)), size-int64(len(buf)))
+		if int64(cap(buf)-len(buf)) < n {
+			buf = append(buf, make([]byte, n)...)[:len(buf)]
+		}
+		got, _ := src.ReadAt(buf[len(buf):len(buf)+int(n)], int64(len(buf)))
+		if got == 0 {
+			break
+		}
+		// Search from three bytes back, in case the CRLFCRLF straddles
+		// two chunks.
+		from := max(len(buf)-3, 0)
+		buf = buf[:len(buf)+got]
+		if bytes.Contains(buf[from:], []byte("\r\n\r\n")) {
+			break
+		}
+	}
+	return buf
 }
 
 func parseFields(block []byte) []headerField {

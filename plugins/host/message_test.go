@@ -125,3 +125,21 @@ func TestMessageWithoutBody(t *testing.T) {
 		t.Errorf("body size %d, want 0", n)
 	}
 }
+
+func TestHeaderBlockAcrossChunks(t *testing.T) {
+	// A header block longer than one 8 KiB read, with the blank line at
+	// the chunk boundary and beyond it.
+	for _, pad := range []int{8192 - 20, 8192 - 19, 8192 - 18, 8192 - 17, 8192 - 16, 20000} {
+		hdr := "Subject: s\r\nX-Pad: " + strings.Repeat("a", pad) + "\r\n"
+		m := newMessage(bytes.NewReader([]byte(hdr + "\r\nbody")))
+		if v, ok := m.headerValue("Subject", 0); !ok || v != "s" {
+			t.Errorf("pad %d: Subject %q %t, want s", pad, v, ok)
+		}
+		if got := string(m.bodyBytes()); got != "body" {
+			t.Errorf("pad %d: body %q, want %q", pad, got, "body")
+		}
+		if len(m.headerBlock()) != len(hdr) {
+			t.Errorf("pad %d: header block %d bytes, want %d", pad, len(m.headerBlock()), len(hdr))
+		}
+	}
+}
