@@ -141,10 +141,10 @@ func BenchmarkPluginPhase(b *testing.B) {
 // BenchmarkMessageAllPlugins measures one whole session through all five
 // bundled plugins: the figure to hold against the per-message budget.
 //
-// TODO: it measured about 130 µs of CPU per message on amd64, above the
-// 100 µs target. wazero's loop checks for the time limit account for
-// about two thirds, and the Go SPF plugin is the largest single cost
-// (plugins/BENCHMARKS.md).
+// TODO: it measured 104-117 µs of CPU per message on amd64, just above
+// the 100 µs target. wazero's loop checks for the time limit multiply
+// guest time about threefold, and per-call context and timer set-up is
+// about 2 µs (plugins/BENCHMARKS.md).
 func BenchmarkMessageAllPlugins(b *testing.B) {
 	h := newHost(b, bundled...)
 	b.ReportAllocs()
