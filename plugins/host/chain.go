@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/filter"
@@ -153,8 +154,7 @@ func (h *Host) verdict(c *call, a filter.Action) filter.Verdict {
 		want = 4
 	}
 	if c.reply.code/100 != want {
-		h.log.Warn("plugin reply code does not match its verdict; using the default reply",
-			"plugin", c.plugin.man.Name, "phase", c.phase.String(), "action", a.String(), "code", c.reply.code)
+		c.badReply(fmt.Sprintf("reply code %d does not match action %s; the default reply is used", c.reply.code, a))
 		return v
 	}
 	v.Code, v.Enhanced, v.Text = c.reply.code, c.reply.enhanced, c.reply.text

@@ -40,25 +40,40 @@ func TestReplyValidation(t *testing.T) {
 		wantCode int
 		wantEnh  [3]int
 		wantText string
+		refused  uint64
+		cleaned  uint64
+		logged   string
 	}{
 		{name: "valid reply kept", wat: replyWAT(554, "5.7.1", "no thanks", 9, filter.Reject),
 			wantCode: 554, wantEnh: [3]int{5, 7, 1}, wantText: "no thanks"},
 		{name: "CRLF injection cleaned",
 			wat:      replyWAT(550, "5.7.1", `bad\0d\0a250 2.0.0 OK\0d\0aRCPT`, 24, filter.Reject),
-			wantCode: 550, wantEnh: [3]int{5, 7, 1}, wantText: "bad  250 2.0.0 OK  RCPT"},
-		{name: "success code refused", wat: replyWAT(250, "", "ok", 2, filter.Reject)},
-		{name: "enhanced class mismatch refused", wat: replyWAT(550, "4.7.1", "x", 1, filter.Reject)},
-		{name: "malformed enhanced code refused", wat: replyWAT(550, "5.7", "x", 1, filter.Reject)},
-		{name: "tempfail code on reject ignored", wat: replyWAT(451, "4.7.1", "later", 5, filter.Reject)},
+			wantCode: 550, wantEnh: [3]int{5, 7, 1}, wantText: "bad  250 2.0.0 OK  RCPT",
+			cleaned: 1, logged: "plugin reply text cleaned"},
+		{name: "success code refused", wat: replyWAT(250, "", "ok", 2, filter.Reject),
+			refused: 1, logged: "is not 400-599"},
+		{name: "enhanced class mismatch refused", wat: replyWAT(550, "4.7.1", "x", 1, filter.Reject),
+			refused: 1, logged: "does not fit reply code"},
+		{name: "malformed enhanced code refused", wat: replyWAT(550, "5.7", "x", 1, filter.Reject),
+			refused: 1, logged: "does not fit reply code"},
+		{name: "tempfail code on reject ignored", wat: replyWAT(451, "4.7.1", "later", 5, filter.Reject),
+			refused: 1, logged: "does not match action reject"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			installPlugin(t, dir, "r", wat2wasm(t, tc.wat), manifest("r", `phases = ["connect"]`))
-			h, _ := newTestHost(t, dir, nil)
+			h, logs := newTestHost(t, dir, nil)
 			v := h.Connect(context.Background(), testConn)
 			if v.Action != filter.Reject {
 				t.Fatalf("verdict %v, want reject", v.Action)
+			}
+			st := statsFor(t, h, "r")
+			if st.RepliesRefused != tc.refused || st.RepliesCleaned != tc.cleaned {
+				t.Errorf("replies refused %d, cleaned %d; want %d, %d", st.RepliesRefused, st.RepliesCleaned, tc.refused, tc.cleaned)
+			}
+			if tc.logged != "" && !strings.Contains(logs.String(), tc.logged) {
+				t.Errorf("log lacks %q:\n%s", tc.logged, logs)
 			}
 			if v.Code != tc.wantCode {
 				t.Errorf("code %d, want %d", v.Code, tc.wantCode)
@@ -87,6 +102,9 @@ func TestHugeReplyTextIsCut(t *testing.T) {
 	}
 	if v.Code != 550 {
 		t.Errorf("code %d, want 550", v.Code)
+	}
+	if n := statsFor(t, h, "huge").RepliesCleaned; n != 1 {
+		t.Errorf("replies cleaned %d, want 1", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ func hSetReply(_ context.Context, c *call, mod api.Module, stack []uint64) {
 	text := c.read(mod, u32(stack[3]), u32(stack[4]))
 
 	if code < 400 || code > 599 {
+		c.badReply(fmt.Sprintf("reply code %d is not 400-599", code))
 		stack[0] = encI32(statusBadArgument)
 		return
 	}
@@ -30,12 +32,36 @@ func hSetReply(_ context.Context, c *call, mod api.Module, stack []uint64) {
 		var ok bool
 		e, ok = parseEnhanced(enh)
 		if !ok || e[0] != int(code)/100 {
+			c.badReply(fmt.Sprintf("enhanced code %q does not fit reply code %d", enh, code))
 			stack[0] = encI32(statusBadArgument)
 			return
 		}
 	}
-	c.reply = reply{set: true, code: int(code), enhanced: e, text: cleanText(text, maxReplyText)}
+	clean := cleanText(text, maxReplyText)
+	if clean != string(text) {
+		// Kept, because the cleaned text is safe, but counted and logged so
+		// that the plugin's author can fix it.
+		c.plugin.stats.repliesCleaned.Add(1)
+		c.plugin.logLimited("plugin reply text cleaned of control characters or cut to 400 bytes",
+			"phase", c.phaseName(), "length", len(text))
+	}
+	c.reply = reply{set: true, code: int(code), enhanced: e, text: clean}
 	stack[0] = encI32(statusOK)
+}
+
+// badReply counts and logs a reply the host refused.
+func (c *call) badReply(reason string) {
+	c.plugin.stats.repliesRefused.Add(1)
+	c.plugin.logLimited("plugin reply refused", "phase", c.phaseName(), "reason", reason)
+}
+
+// logLimited writes a warning about the plugin within its log rate limit.
+func (p *Plugin) logLimited(msg string, attrs ...any) {
+	if !p.logLimit.Allow() {
+		p.stats.logsDropped.Add(1)
+		return
+	}
+	p.log.Warn(msg, attrs...)
 }
 
 // parseEnhanced parses an RFC 3463 enhanced status code such as "5.7.1".

@@ -52,6 +52,9 @@ type pluginStats struct {
 	dnsLookups  atomic.Uint64
 	dnsErrors   atomic.Uint64
 	logsDropped atomic.Uint64
+
+	repliesRefused atomic.Uint64
+	repliesCleaned atomic.Uint64
 }
 
 // PluginStats is a snapshot of one loaded plugin's counters since it was
@@ -70,6 +73,11 @@ type PluginStats struct {
 	InstancesCreated, InstancesDiscarded uint64
 	DNSLookups, DNSErrors                uint64
 	LogLinesDropped                      uint64
+	// RepliesRefused counts replies the host did not use: an invalid code
+	// or enhanced code, or a class that does not match the verdict.
+	// RepliesCleaned counts reply texts cut or cleaned of control
+	// characters (CR/LF injection).
+	RepliesRefused, RepliesCleaned uint64
 }
 
 func (p *Plugin) snapshot() PluginStats {
@@ -83,6 +91,8 @@ func (p *Plugin) snapshot() PluginStats {
 		DNSLookups:         s.dnsLookups.Load(),
 		DNSErrors:          s.dnsErrors.Load(),
 		LogLinesDropped:    s.logsDropped.Load(),
+		RepliesRefused:     s.repliesRefused.Load(),
+		RepliesCleaned:     s.repliesCleaned.Load(),
 	}
 	for ph := range numPhases {
 		if n := s.calls[ph].Load(); n > 0 {
