@@ -50,7 +50,6 @@ const dnsStartAttempts = 10
 // 127.0.0.1 that is free for both protocols.
 func StartDNS(t testing.TB, addr string) *DNS {
 	t.Helper()
-	d := &DNS{t: t, names: make(map[string]*dnsName)}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -72,8 +71,16 @@ func StartDNS(t testing.TB, addr string) *DNS {
 			t.Fatalf("DNS server: listen on tcp %s: %v", addr, err)
 		}
 	}
-	d.addr = udpConn.LocalAddr().String()
+	return StartDNSListeners(t, udpConn, tcpListener)
+}
 
+// StartDNSListeners serves DNS on a UDP socket and a TCP listener that the
+// caller opened, such as ones made inside a network namespace with
+// netns.NS.ListenPacket and netns.NS.Listen. Addr returns the UDP address.
+// The server closes both at the end of the test.
+func StartDNSListeners(t testing.TB, udpConn net.PacketConn, tcpListener net.Listener) *DNS {
+	t.Helper()
+	d := &DNS{t: t, names: make(map[string]*dnsName), addr: udpConn.LocalAddr().String()}
 	d.udp = d.serve(&dns.Server{PacketConn: udpConn})
 	d.tcp = d.serve(&dns.Server{Listener: tcpListener})
 	t.Cleanup(func() {
