@@ -13,6 +13,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -30,6 +31,7 @@ var _ filter.Chain = (*Host)(nil)
 // Config configures a Host.
 type Config struct {
 	// Dir is the plugins directory: NAME.wasm with NAME.toml beside it.
+	// New creates it when it is missing.
 	Dir string
 	// CacheDir holds wazero's compiled modules across restarts; "" keeps
 	// them in memory only. A Go guest compiles in 0.6-3 s, from the cache
@@ -112,6 +114,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		h.cache = c
 	} else {
 		h.cache = wazero.NewCompilationCache()
+	}
+	if h.dir == "" {
+		return nil, errors.New("plugins directory not set: set Config.Dir")
+	}
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create plugins directory: %w", err)
 	}
 	if h.stateDir != "" {
 		if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
