@@ -183,7 +183,7 @@ func hLog(ctx context.Context, c *call, mod api.Module, stack []uint64) {
 		stack[0] = encI32(statusLimit)
 		return
 	}
-	attrs := []any{"plugin", p.man.Name, "phase", c.phaseName()}
+	attrs := []any{"phase", c.phaseName()} // p.log carries the plugin name
 	if c.txn != nil && c.txn.QueueID != "" {
 		attrs = append(attrs, "queue_id", c.txn.QueueID)
 	}
