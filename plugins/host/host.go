@@ -6,9 +6,9 @@
 // directory changes.
 //
 // The host never lets a plugin reach the filesystem, the network or the
-// clock except through the host calls its manifest grants, and never lets
-// a failing plugin stop the gateway: a trap, a time-out or a bad call
-// costs one instance and follows the plugin's failure mode.
+// clock except through the host calls its manifest grants. It never lets a
+// failing plugin stop the gateway: a trap, a time-out or a bad call costs
+// one instance, and the plugin's failure mode decides the verdict.
 package host
 
 import (

@@ -23,8 +23,9 @@ const (
 
 // message is the host's lazily parsed view of one spooled message. The
 // header block is parsed at the first header request, the body is read at
-// the first body request and the MIME tree is walked at the first part
-// request, so a plugin that never requests the body costs nothing for it. A message is used by one
+// the first body request, and the MIME tree is walked at the first part
+// request. A message whose plugins never request the body costs no body
+// read. A message is used by one
 // Data call, which runs its plugins one after another, so it needs no lock.
 type message struct {
 	src filter.Message
@@ -39,7 +40,7 @@ type message struct {
 
 	partsRead bool
 	parts     []mimePart
-	mimeErr   error // why the walk stopped early; the parts before it are kept
+	mimeErr   error // the reason the walk stopped early; parts before it are kept
 }
 
 type headerField struct {

@@ -53,7 +53,7 @@ type pluginStats struct {
 	dnsErrors   atomic.Uint64
 	logsDropped atomic.Uint64
 
-	repliesRefused atomic.Uint64
+	repliesRefused atomic.Uint64 // replies the host did not use
 	repliesCleaned atomic.Uint64
 }
 

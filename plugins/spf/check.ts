@@ -233,7 +233,7 @@ export class Evaluation {
       if (this.lookupStatus != MATCH) return this.lookupStatus;
       return addrs.length > 0 ? MATCH : NO_MATCH;
     }
-    // RFC 7208 section 5.5 asks senders not to use ptr, so it never
+    // RFC 7208 section 5.5 tells senders not to use ptr, so it never
     // matches here.
     if (name == "ptr") return NO_MATCH;
     return PERM;
