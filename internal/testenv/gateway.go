@@ -87,6 +87,7 @@ func removeStaleBuilds() {
 type Gateway struct {
 	t       testing.TB
 	argv    []string
+	inNetns bool
 	dataDir string
 	addr    string
 	logPath string
@@ -113,6 +114,22 @@ const gatewayStopTimeout = 30 * time.Second
 // not exited 30 s later.
 func StartGateway(t testing.TB, bin, dataDir string, settingsTOML string, extraArgs ...string) *Gateway {
 	t.Helper()
+	return startGateway(t, nil, bin, dataDir, settingsTOML, extraArgs)
+}
+
+// StartGatewayExec starts the gateway under a command prefix such as
+// []string{"ip", "netns", "exec", "appliance"}, as StartGateway does. It
+// waits until the process listens on the inbound port rather than for the
+// greeting, because the address is inside the namespace. The prefix must
+// exec the gateway in its own process, as ip netns exec does, because the
+// gateway is signalled by that PID.
+func StartGatewayExec(t testing.TB, prefix []string, bin, dataDir string, settingsTOML string, extraArgs ...string) *Gateway {
+	t.Helper()
+	return startGateway(t, prefix, bin, dataDir, settingsTOML, extraArgs)
+}
+
+func startGateway(t testing.TB, prefix []string, bin, dataDir string, settingsTOML string, extraArgs []string) *Gateway {
+	t.Helper()
 	s, err := settings.Parse([]byte(settingsTOML))
 	if err != nil {
 		t.Fatalf("StartGateway: invalid settings: %v", err)
@@ -135,7 +152,8 @@ func StartGateway(t testing.TB, bin, dataDir string, settingsTOML string, extraA
 
 	g := &Gateway{
 		t:       t,
-		argv:    append([]string{bin, "-data", dataDir}, extraArgs...),
+		argv:    commandLine(prefix, bin, append([]string{"-data", dataDir}, extraArgs...)...),
+		inNetns: len(prefix) > 0,
 		dataDir: dataDir,
 		addr:    addr,
 		logPath: filepath.Join(t.TempDir(), "lambgate.log"),
@@ -212,9 +230,9 @@ func (g *Gateway) Restart() {
 // with the log when the process exits first or the wait times out.
 func (g *Gateway) start() {
 	g.t.Helper()
-	logFile, err := os.OpenFile(g.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		g.t.Fatalf("open gateway log: %v", err)
+	logFile, openErr := os.OpenFile(g.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if openErr != nil {
+		g.t.Fatalf("open gateway log: %v", openErr)
 	}
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "=== testenv: start %s\n", strings.Join(g.argv, " "))
@@ -242,7 +260,14 @@ func (g *Gateway) start() {
 			return nil
 		}
 	}
-	if err := waitBanner(g.addr, gatewayReadyTimeout, exited); err != nil {
+	var err error
+	if g.inNetns {
+		_, port, _ := net.SplitHostPort(g.addr)
+		err = waitListening(cmd.Process.Pid, port, gatewayReadyTimeout, exited)
+	} else {
+		err = waitBanner(g.addr, gatewayReadyTimeout, exited)
+	}
+	if err != nil {
 		g.t.Fatalf("%v\nlambgate log:\n%s", err, g.Log())
 	}
 }

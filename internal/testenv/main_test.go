@@ -27,9 +27,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runFakeGateway reads -data DIR, loads DIR/lambgate.toml and sends a 220
-// greeting to every connection on the first inbound address until it is
-// killed.
+// runFakeGateway reads -data DIR, loads DIR/lambgate.toml and, on the
+// first inbound address, sends a 220 greeting to every connection and 221
+// to its first command, until it is killed.
 func runFakeGateway(args []string) int {
 	if len(args) < 2 || args[0] != "-data" {
 		fmt.Fprintf(os.Stderr, "fake gateway: arguments %q, want -data DIR\n", args)
@@ -52,7 +52,9 @@ func runFakeGateway(args []string) int {
 			return 1
 		}
 		fmt.Fprintf(conn, "220 fake.test ESMTP\r\n")
-		bufio.NewReader(conn).ReadString('\n')
+		if _, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
+			fmt.Fprintf(conn, "221 2.0.0 Bye\r\n")
+		}
 		conn.Close()
 	}
 }

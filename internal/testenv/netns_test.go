@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -64,4 +65,25 @@ func TestComponentsRunInsideNamespace(t *testing.T) {
 	if got := server.Queries(); !slices.Equal(got, []string{"sender.test. MX"}) {
 		t.Errorf("Queries = %v, want [sender.test. MX]", got)
 	}
+}
+
+func TestGatewayExecRunsInsideNamespace(t *testing.T) {
+	t.Setenv(fakeGatewayEnv, "serve")
+	ns := netns.New(t, "testenv")
+	addr := "127.0.0.1:2525"
+
+	gw := testenv.StartGatewayExec(t, ns.Exec(), os.Args[0], t.TempDir(), fakeGatewaySettings(addr))
+	if _, code := testenv.SwaksExec(t, ns.Exec(), "--server", addr, "--quit-after", "CONNECT"); code != 0 {
+		t.Errorf("gateway in %s does not greet: swaks exit code %d\nlog:\n%s", ns.Name, code, gw.Log())
+	}
+
+	first := gw.PID()
+	gw.Restart()
+	if gw.PID() == first {
+		t.Errorf("PID after Restart = %d, the same as before", first)
+	}
+	if _, code := testenv.SwaksExec(t, ns.Exec(), "--server", addr, "--quit-after", "CONNECT"); code != 0 {
+		t.Errorf("gateway in %s does not greet after Restart: swaks exit code %d\nlog:\n%s", ns.Name, code, gw.Log())
+	}
+	gw.Kill()
 }

@@ -167,3 +167,21 @@ func TestPostfixStopStartKeepsQueue(t *testing.T) {
 	}
 	pf.WaitMessages(t, "alice@example.test", 1, 10*time.Second)
 }
+
+func TestStartPostfixFailureShowsMaillog(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	message := fatalMessage(t, func(tb testing.TB) {
+		testenv.StartPostfix(tb, testenv.PostfixOptions{Addr: taken.Addr().String()})
+	})
+	if !strings.Contains(message, "postfix check") {
+		t.Errorf("failure message lacks the postfix check result:\n%s", message)
+	}
+	if !strings.Contains(message, "Address already in use") {
+		t.Errorf("failure message lacks the maillog's bind error:\n%s", message)
+	}
+}

@@ -246,3 +246,58 @@ func exitCode(err error) (int, error) {
 func syscallKill(pid int) {
 	syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// waitListening polls until the process pid has a TCP socket listening on
+// port, or until the timeout. It reads /proc/PID/net/tcp and tcp6, which
+// show the sockets of the process's network namespace, and matches their
+// inodes against the process's open files. So it also works for a process
+// inside a namespace whose addresses cannot be dialled from here. The
+// check func, when not nil, stops the wait with its error.
+func waitListening(pid int, port string, timeout time.Duration, check func() error) error {
+	portNumber, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("invalid port %q: %v", port, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		if listensOn(pid, uint16(portNumber)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d is not listening on TCP port %s after %v", pid, port, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpListenState is the st column of /proc/net/tcp for a listening socket.
+const tcpListenState = "0A"
+
+func listensOn(pid int, port uint16) bool {
+	files, err := openFiles(pid)
+	if err != nil {
+		return false
+	}
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] != tcpListenState {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(fields[1], ":")
+			if hexPort == fmt.Sprintf("%04X", port) && files["socket:["+fields[9]+"]"] {
+				return true
+			}
+		}
+	}
+	return false
+}

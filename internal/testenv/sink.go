@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,8 +94,8 @@ func StartSink(t testing.TB, addr string) *Sink {
 }
 
 // StartSinkWith starts smtp-sink as configured and stops it at the end of
-// the test. It returns once the sink sends its 220 greeting (with Exec,
-// once the process runs, because the address is not reachable from here).
+// the test. It returns once the sink sends its 220 greeting, or with
+// Exec, once it listens, because the address is not reachable from here.
 func StartSinkWith(t testing.TB, opts SinkOptions) *Sink {
 	t.Helper()
 	lookBinary(t, "smtp-sink")
@@ -179,8 +180,11 @@ func (s *Sink) start() error {
 		}
 	}
 	if len(s.opts.Exec) > 0 {
-		time.Sleep(100 * time.Millisecond)
-		return exited()
+		_, port, err := net.SplitHostPort(s.addr)
+		if err != nil {
+			return fmt.Errorf("SinkOptions.Addr %q is not host:port: %v", s.addr, err)
+		}
+		return waitListening(cmd.Process.Pid, port, 10*time.Second, exited)
 	}
 	return waitBanner(s.addr, 10*time.Second, exited)
 }
