@@ -1,6 +1,7 @@
 // Package bench measures the per-phase cost of each bundled plugin through
-// the real host. Run it with `go test -bench . ./plugins/bench`; it is a
-// benchmark, not a timed test, and asserts nothing about speed.
+// the real host, and tests the five together. Run the benchmarks with
+// `go test -run XXX -bench . ./plugins/bench`; they assert nothing about
+// speed.
 package bench
 
 import (
