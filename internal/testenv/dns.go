@@ -11,10 +11,10 @@ import (
 )
 
 // DNS is an authoritative DNS server for every name, on UDP and TCP at the
-// same address, answering from records that the test sets. Clients speak
-// real DNS to it. A name with no records and no forced response code gets
-// NXDOMAIN; a name with records of other types gets an empty NOERROR
-// answer (NODATA).
+// same address, serving the records that the test sets. Clients speak real
+// DNS to it. A name with no records and no forced response code gets
+// NXDOMAIN, and a name with records of other types only gets an empty
+// NOERROR response (NODATA).
 type DNS struct {
 	t    testing.TB
 	addr string
@@ -37,8 +37,8 @@ type MX struct {
 	Host       string
 }
 
-// dnsTTL is the TTL of every record. Zero asks caching resolvers not to
-// keep an answer, so that records a test changes take effect at once.
+// dnsTTL is the TTL of every record. Zero keeps caching resolvers from
+// storing a response, so that records a test changes take effect at once.
 const dnsTTL = 0
 
 // dnsStartAttempts bounds the retries when the TCP port matching a free
@@ -252,8 +252,9 @@ func (d *DNS) setRcode(name string, rcode int) {
 	d.entry(name).rcode = rcode
 }
 
-// handleQuery replies to one query. Record owner names are sent back spelled as in
-// the question, because resolvers compare them with the name they asked.
+// handleQuery replies to one query. Record owner names are sent back
+// spelled as in the question, because resolvers compare them with the name
+// in their query.
 func (d *DNS) handleQuery(w dns.ResponseWriter, req *dns.Msg) {
 	resp := new(dns.Msg)
 	resp.SetReply(req)

@@ -1,8 +1,8 @@
 // Package testenv runs real mail components for the gateway's end-to-end
-// tests, benchmarks and network-namespace tests: a private Postfix instance
-// as the internal mail server, an in-process DNS server, Debian's smtp-sink
-// as a sender's MX, the swaks and smtp-source clients, and the lambgate
-// binary itself.
+// tests, benchmarks and network-namespace tests. It provides a private
+// Postfix instance as the internal mail server, an in-process DNS server,
+// Debian's smtp-sink as a sender's MX, the swaks and smtp-source clients,
+// and the lambgate binary itself.
 //
 // Every Start function takes a testing.TB, keeps its state in t.TempDir()
 // folders, picks free loopback ports unless it is given an address, and

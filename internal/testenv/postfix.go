@@ -22,7 +22,7 @@ type PostfixOptions struct {
 	Addr string
 
 	// Exec is a command prefix for every postfix command, such as
-	// []string{"ip", "netns", "exec", "internal"}; the master and all its
+	// []string{"ip", "netns", "exec", "internal"}. The master and all its
 	// services then run inside that network namespace. Empty: run directly.
 	Exec []string
 
@@ -193,8 +193,8 @@ func (p *Postfix) configure(t testing.TB) {
 		files["header_checks"] = "/^" + rejectHeader + ":/ REJECT 5.7.1 Message rejected after DATA by testenv\n"
 	}
 	// Postfix 3.7's postfix command pauses for about 2 s, in 0.3 s steps,
-	// before it starts when main.cf changed within the last seconds (seen
-	// with strace); an mtime in the past makes the start take 0.2 s.
+	// when main.cf changed within the last seconds (seen with strace). With
+	// an mtime in the past, the start takes 0.2 s.
 	past := time.Now().Add(-time.Minute)
 	for name, content := range files {
 		path := filepath.Join(p.configDir, name)
@@ -322,10 +322,10 @@ func (p *Postfix) mainCF() (string, error) {
 const catchAllMaildir = "catch-all/"
 
 // userMap returns the lookup table of existing recipients. Each listed
-// user gets the Maildir named after the address (relative to
-// virtual_mailbox_base; the trailing slash selects the Maildir format), or
-// the fixed value for relay_recipient_maps. With no users, a static: table
-// accepts everyone into one Maildir, and Messages tells the recipients apart
+// user maps to the Maildir named after the address, relative to
+// virtual_mailbox_base (the trailing slash selects the Maildir format), or
+// to value for relay_recipient_maps. With no users, a static: table
+// accepts everyone into one Maildir, and Messages separates the recipients
 // by their Delivered-To header.
 func userMap(users []string, value string) string {
 	if len(users) == 0 {

@@ -31,8 +31,8 @@ func TestPostfixDeliversMessageUnchanged(t *testing.T) {
 		"\r\n" +
 		"Last line.\r\n"
 	dataFile := filepath.Join(t.TempDir(), "message.eml")
-	// swaks sends the file up to a final ".\r\n" line as it is and ends
-	// the data with that line; without one it would add an empty line.
+	// swaks ends the data with the file's final ".\r\n" line. Without that
+	// line, it would add an empty line before its own.
 	if err := os.WriteFile(dataFile, []byte(original+".\r\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// installHint tells the reader of a failure how to get the missing programs.
+// installHint is the fix that failure messages give for a missing program.
 const installHint = "run scripts/install-deps.sh as root (it installs Debian's postfix and swaks)"
 
 // lookBinary returns the path of a program, failing the test when it is
