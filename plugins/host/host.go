@@ -157,8 +157,8 @@ func (h *Host) Stats() []PluginStats {
 	return out
 }
 
-// Watch reloads the directory every interval until ctx ends, and flushes
-// the key-value stores at each tick. Polling, rather than inotify, also
+// Watch reloads the directory every interval until ctx ends or the host is
+// closed, and flushes the key-value stores at each tick. Polling, rather than inotify, also
 // works on the appliance's FAT and overlay mounts and needs no dependency.
 func (h *Host) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -169,7 +169,11 @@ func (h *Host) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if _, err := h.Reload(ctx); err != nil {
+		_, err := h.Reload(ctx)
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		if err != nil {
 			h.log.Error("plugin directory reload failed", "dir", h.dir, "reason", err)
 		}
 		h.flushKV()

@@ -10,6 +10,9 @@ import (
 	"strings"
 )
 
+// ErrClosed is returned by Reload after Close.
+var ErrClosed = errors.New("plugin host is closed")
+
 // ReloadResult lists what a reload changed.
 type ReloadResult struct {
 	Loaded   []string    // plugins new or changed
@@ -34,7 +37,7 @@ func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
 	defer h.reloadMu.Unlock()
 	var res ReloadResult
 	if h.closed {
-		return res, errors.New("plugin host is closed")
+		return res, ErrClosed
 	}
 
 	files, err := filepath.Glob(filepath.Join(h.dir, "*.wasm"))

@@ -176,3 +176,21 @@ func TestWatchLoadsNewPlugin(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestWatchStopsAfterClose(t *testing.T) {
+	h, err := New(context.Background(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		h.Watch(context.Background(), time.Millisecond)
+		close(done)
+	}()
+	h.Close(context.Background())
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch still running 10 s after Close")
+	}
+}
