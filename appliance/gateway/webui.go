@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/lambgate/lambgate/appliance/envelope"
+	"github.com/lambgate/lambgate/appliance/queue"
+	"github.com/lambgate/lambgate/appliance/settings"
+	"github.com/lambgate/lambgate/appliance/spool"
+	"github.com/lambgate/lambgate/appliance/webui"
+)
+
+// Settings returns a deep copy of the settings in force, which the caller
+// may change and pass to ApplySettings.
+func (g *Gateway) Settings() *settings.Settings {
+	g.mu.Lock()
+	s := g.settings
+	g.mu.Unlock()
+	data, err := s.Marshal()
+	// A zero value, not Default: a list the running settings leave nil must
+	// stay nil instead of taking the default's entries.
+	c := &settings.Settings{}
+	if err == nil {
+		_, err = toml.Decode(string(data), c)
+	}
+	if err != nil {
+		// Running settings always encode; this only guards a schema bug.
+		g.log.Error("copying the settings failed", "reason", err)
+		copied := *s
+		return &copied
+	}
+	return c
+}
+
+// ApplySettings validates s, applies it with Reload and then saves it
+// atomically in the data directory. Applying first means a setting the
+// gateway cannot use (a port in use) changes nothing on disk either.
+// TODO: the log level of [log] follows only a restart or SIGHUP, because
+// the main program owns the slog.LevelVar.
+func (g *Gateway) ApplySettings(s *settings.Settings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := g.Reload(s); err != nil {
+		return fmt.Errorf("settings not applied, nothing changed: %w", err)
+	}
+	if err := s.Save(g.dataDir); err != nil {
+		g.log.Error("settings applied but not saved", "reason", err)
+		return fmt.Errorf("settings applied but not saved, so a restart loses them: %w", err)
+	}
+	g.log.Info("settings saved", "path", g.dataDir+"/"+settings.FileName)
+	return nil
+}
+
+// ReleaseQuarantined moves a quarantined message to the queue area and
+// schedules its delivery at once.
+func (g *Gateway) ReleaseQuarantined(queueID string) error {
+	if err := g.spool.Move(queueID, spool.AreaQuarantine, spool.AreaQueue); err != nil {
+		return err
+	}
+	msg, err := g.spool.Open(spool.AreaQueue, queueID)
+	if err != nil {
+		return fmt.Errorf("released %s but could not open it to queue it (it is queued at the next start): %w",
+			queueID, err)
+	}
+	env := msg.Envelope.Clone()
+	msg.Close()
+	g.queue.Enqueue(env)
+	g.log.Info("released from quarantine", "queue_id", queueID, "from", env.From)
+	return nil
+}
+
+// logRing returns the ring of the web UI's log handler when the main
+// program installed one around the gateway's logger.
+func (g *Gateway) logRing() *webui.LogRing {
+	if h, ok := g.log.Handler().(*webui.LogHandler); ok {
+		return h.Ring()
+	}
+	g.log.Warn("the logger has no web UI ring buffer, so the Logs page and the mail charts stay empty",
+		"reason", "wrap the log handler with webui.NewLogHandler")
+	return nil
+}
+
+func (g *Gateway) logSeries() *webui.Series {
+	if h, ok := g.log.Handler().(*webui.LogHandler); ok {
+		return h.Ring().Series()
+	}
+	return nil
+}
+
+// webBackend adapts the gateway to webui.Backend.
+type webBackend struct{ g *Gateway }
+
+func (b webBackend) Settings() *settings.Settings { return b.g.Settings() }
+
+func (b webBackend) ApplySettings(s *settings.Settings) error { return b.g.ApplySettings(s) }
+
+func (b webBackend) Messages(area spool.Area) ([]*envelope.Envelope, error) {
+	return b.g.spool.List(area)
+}
+
+// maxHeaderBytes bounds the header section shown for one message.
+const maxHeaderBytes = 64 << 10
+
+func (b webBackend) Message(area spool.Area, queueID string) (*envelope.Envelope, []byte, error) {
+	msg, err := b.g.spool.Open(area, queueID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer msg.Close()
+	var headers bytes.Buffer
+	headers.WriteString(msg.Envelope.Prepend)
+	r := bufio.NewReader(io.LimitReader(msg.Reader(), maxHeaderBytes))
+	for {
+		line, err := r.ReadString('\n')
+		if line == "\r\n" || line == "\n" {
+			break
+		}
+		headers.WriteString(line)
+		if err != nil {
+			break
+		}
+	}
+	return msg.Envelope, headers.Bytes(), nil
+}
+
+func (b webBackend) RetryNow() { b.g.queue.Kick() }
+
+// Delete removes a message without a DSN.
+// TODO: the queue has no method to drop one message, so a queued message is
+// removed from the spool and the queue forgets it at its next attempt, which
+// Kick makes due now. An attempt already running may still deliver it.
+func (b webBackend) Delete(area spool.Area, queueID string) error {
+	if err := b.g.spool.Remove(area, queueID); err != nil {
+		return err
+	}
+	b.g.log.Info("deleted by the administrator", "queue_id", queueID, "area", string(area))
+	if area == spool.AreaQueue {
+		b.g.queue.Kick()
+	}
+	return nil
+}
+
+// errBounceOfBounce is returned for a DSN: a bounce is never bounced.
+var errBounceOfBounce = errors.New("the message is a DSN, and a DSN is never bounced: delete it instead")
+
+// Bounce reports a queued inbound message's pending recipients to its
+// sender through the bounce sender, whose backscatter safeguards still
+// apply, then removes the message. It has the same TODO as Delete.
+func (b webBackend) Bounce(ctx context.Context, queueID string) error {
+	msg, err := b.g.spool.Open(spool.AreaQueue, queueID)
+	if err != nil {
+		return err
+	}
+	defer msg.Close()
+	env := msg.Envelope.Clone()
+	if env.Kind == envelope.KindBounce {
+		return errBounceOfBounce
+	}
+	var failed []envelope.Recipient
+	for i := range env.Recipients {
+		r := &env.Recipients[i]
+		if r.State != envelope.StatePending {
+			continue
+		}
+		r.State = envelope.StateFailed
+		r.LastError = "5.0.0 returned to the sender by the gateway's administrator"
+		failed = append(failed, *r)
+	}
+	if len(failed) == 0 {
+		return fmt.Errorf("message %s has no pending recipient to bounce", queueID)
+	}
+	if err := b.g.bouncer.Bounce(ctx, env, msg, failed); err != nil {
+		return fmt.Errorf("bounce of %s failed, the message stays queued: %w", queueID, err)
+	}
+	if err := b.g.spool.Remove(spool.AreaQueue, queueID); err != nil {
+		return fmt.Errorf("bounced %s but could not remove it, so it may still be delivered: %w", queueID, err)
+	}
+	b.g.log.Info("bounced by the administrator", "queue_id", queueID, "from", env.From,
+		"rcpt_count", len(failed))
+	b.g.queue.Kick()
+	return nil
+}
+
+func (b webBackend) Release(queueID string) error { return b.g.ReleaseQuarantined(queueID) }
+
+func (b webBackend) QueueStats() queue.Stats { return b.g.queue.Stats() }
