@@ -115,14 +115,6 @@ const (
 	dnsAAAA = 28
 )
 
-// Log levels for log, numbered as slog levels.
-const (
-	logDebug = -4
-	logInfo  = 0
-	logWarn  = 4
-	logError = 8
-)
-
 // Limits on what a plugin may ask for in one message; a call past a limit
 // returns statusLimit.
 const (
@@ -135,7 +127,6 @@ const (
 	maxRegexLen       = 4096 // bytes of one pattern
 	maxKVKey          = 256
 	maxKVValue        = 4096
-	maxArgLen         = 1 << 20 // any single (ptr, len) argument
 )
 
 // actionFromGuest maps a callback's return value to an action.

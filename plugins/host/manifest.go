@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -180,5 +179,3 @@ func (m *Manifest) phaseList() []Phase {
 	}
 	return ps
 }
-
-func (m *Manifest) hasGrant(name string) bool { return slices.Contains(m.Grants, name) }
