@@ -185,3 +185,12 @@ func TestStartPostfixFailureShowsMaillog(t *testing.T) {
 		t.Errorf("failure message lacks the maillog's bind error:\n%s", message)
 	}
 }
+
+// BenchmarkStartPostfix measures a start from an empty folder, up to the
+// greeting, followed by Stop.
+func BenchmarkStartPostfix(b *testing.B) {
+	for b.Loop() {
+		pf := testenv.StartPostfix(b, testenv.PostfixOptions{})
+		pf.Stop()
+	}
+}

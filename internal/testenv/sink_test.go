@@ -81,3 +81,14 @@ func TestPostfixRelaysToSink(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkDiscardAcceptsLoad(t *testing.T) {
+	sink := testenv.StartSinkWith(t, testenv.SinkOptions{Discard: true})
+
+	testenv.SMTPSource(t, "-s", "5", "-m", "50", "-l", "5000", "-f", "load@sender.test",
+		"-t", "bob@example.test", sink.Addr())
+
+	if got := sink.Messages(); len(got) != 0 {
+		t.Errorf("Messages returned %d dumps in Discard mode, want 0", len(got))
+	}
+}
