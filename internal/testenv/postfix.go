@@ -144,7 +144,9 @@ func (p *Postfix) Start() {
 
 // Stop stops the instance and waits until the master and its services have
 // exited, so that the port refuses connections when Stop returns. Queued
-// mail stays in the queue for the next Start.
+// mail stays in the queue for the next Start. Stop may take a second more
+// than usual, because `postfix stop` polls for the master's exit once a
+// second.
 func (p *Postfix) Stop() {
 	p.t.Helper()
 	if err := p.stop(); err != nil {
@@ -497,8 +499,8 @@ func (p *Postfix) start() error {
 	if p.running {
 		return fmt.Errorf("postfix %s: Start called while it is running", p.addr)
 	}
-	// postfix-script skips its integrity checks (about 30 postconf runs,
-	// 0.3 s) once when this file exists. createQueue made what they
+	// postfix-script skips its integrity checks (about 30 postconf runs)
+	// once when this file exists. createQueue made what they
 	// would create, and a failed start runs them in diagnostics.
 	quickStart := filepath.Join(p.queueDir, "quick-start")
 	if err := os.WriteFile(quickStart, nil, 0o644); err != nil {
