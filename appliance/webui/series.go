@@ -52,9 +52,14 @@ type Series struct {
 // NewSeries returns an empty series.
 func NewSeries() *Series { return &Series{} }
 
+// bucket returns the bucket of t's minute, or nil when t is older than the
+// bucket's current minute: a late sample must not wipe newer counts.
 func (s *Series) bucket(t time.Time) *minute {
 	m := t.Unix() / 60
 	b := &s.buckets[m%seriesMinutes]
+	if m < b.at {
+		return nil
+	}
 	if b.at != m {
 		*b = minute{at: m, values: map[string]uint64{}, reasons: map[string]uint64{}}
 	}
@@ -65,7 +70,9 @@ func (s *Series) bucket(t time.Time) *minute {
 func (s *Series) Add(name string, t time.Time, n uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bucket(t).values[name] += n
+	if b := s.bucket(t); b != nil {
+		b.values[name] += n
+	}
 }
 
 // SetMax records a gauge sample, keeping the highest value of the minute.
@@ -73,7 +80,7 @@ func (s *Series) SetMax(name string, t time.Time, v uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.bucket(t)
-	if v > b.values[name] {
+	if b != nil && v > b.values[name] {
 		b.values[name] = v
 	}
 }
@@ -89,6 +96,9 @@ func (s *Series) AddReason(t time.Time, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.bucket(t)
+	if b == nil {
+		return
+	}
 	if _, ok := b.reasons[reason]; !ok && len(b.reasons) >= maxReasons {
 		reason = otherReason
 	}
