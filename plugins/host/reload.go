@@ -35,6 +35,10 @@ type Rejection struct {
 func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
+	return h.reloadLocked(ctx)
+}
+
+func (h *Host) reloadLocked(ctx context.Context) (ReloadResult, error) {
 	var res ReloadResult
 	if h.closed {
 		return res, ErrClosed
