@@ -30,9 +30,9 @@ func (h *Host) Validate(ctx context.Context, wasm, manifest []byte) (*Manifest, 
 // Install validates a module with its manifest and, when both are valid,
 // writes them into the plugins directory as NAME.wasm and NAME.toml and
 // reloads, replacing an installed plugin of the same name. Invalid input
-// returns the validation error and leaves the directory untouched. Writing
-// under the reload lock means no reload sees one file new and the other
-// old.
+// returns the validation error and leaves the directory untouched. Both
+// files are written under the reload lock, so no reload can load a new
+// module with an old manifest.
 func (h *Host) Install(ctx context.Context, wasm, manifest []byte) (*Manifest, error) {
 	man, err := h.Validate(ctx, wasm, manifest)
 	if err != nil {
