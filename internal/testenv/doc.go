@@ -10,6 +10,16 @@
 // A missing binary fails the test with the install script to run; it never
 // skips, so a machine without the components cannot pass the suite.
 //
+// A typical end-to-end test:
+//
+//	pf := testenv.StartPostfix(t, testenv.PostfixOptions{Users: []string{"alice@example.test"}})
+//	gw := testenv.StartGateway(t, testenv.BuildGateway(t), t.TempDir(), settingsTOML)
+//	out, code := testenv.Swaks(t, "--server", gw.Addr(), "--to", "alice@example.test")
+//	msgs := pf.WaitMessages(t, "alice@example.test", 1, 10*time.Second)
+//
+// where settingsTOML names a FreeAddr as the inbound listen address and
+// pf.Addr() as the internal server.
+//
 // Postfix and smtp-sink need root: the tests run as root on the build
 // machines and in CI. The package never touches /etc/postfix beyond reading
 // it, and never starts the system's Postfix instance.

@@ -573,3 +573,34 @@ func (p *Postfix) diagnostics() string {
 	}
 	return check + "\nmaillog " + p.logPath + ":\n" + p.Log()
 }
+
+// Flush asks Postfix to retry deferred mail now (`postfix flush`), rather
+// than after its backoff of at least 300 s (minimal_backoff_time).
+func (p *Postfix) Flush() {
+	p.t.Helper()
+	if _, err := p.postfixCommand("flush"); err != nil {
+		p.t.Fatalf("%v\n%s", err, p.diagnostics())
+	}
+}
+
+// Queued returns the number of messages in Postfix's queue that are not
+// yet delivered: the incoming, active, deferred and hold queues.
+func (p *Postfix) Queued() int {
+	p.t.Helper()
+	count := 0
+	for _, queue := range []string{"incoming", "active", "deferred", "hold"} {
+		err := filepath.WalkDir(filepath.Join(p.queueDir, queue), func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				count++
+			}
+			return nil
+		})
+		if err != nil {
+			p.t.Fatalf("count the %s queue of postfix %s: %v", queue, p.addr, err)
+		}
+	}
+	return count
+}

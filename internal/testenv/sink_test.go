@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,36 @@ func TestSinkDiscardAcceptsLoad(t *testing.T) {
 
 	if got := sink.Messages(); len(got) != 0 {
 		t.Errorf("Messages returned %d dumps in Discard mode, want 0", len(got))
+	}
+}
+
+func TestPostfixFlushAfterSinkOutage(t *testing.T) {
+	sinkAddr := testenv.FreeAddr(t)
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{RelayTo: sinkAddr})
+
+	out, code := testenv.Swaks(t, "--server", pf.Addr(), "--from", "sender@sender.test", "--to", "bob@example.test")
+	if code != 0 {
+		t.Fatalf("swaks exit code %d, want 0:\n%s", code, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(pf.Log(), "status=deferred") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no deferral logged while the sink is down:\n%s", pf.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := pf.Queued(); got != 1 {
+		t.Errorf("Queued = %d while the sink is down, want 1", got)
+	}
+
+	sink := testenv.StartSink(t, sinkAddr)
+	pf.Flush()
+	sink.WaitMessages(t, 1, 10*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for pf.Queued() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := pf.Queued(); got != 0 {
+		t.Errorf("Queued = %d after delivery, want 0", got)
 	}
 }
