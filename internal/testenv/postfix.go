@@ -492,7 +492,7 @@ func (p *Postfix) postfixCommand(verb string) (string, error) {
 
 // start runs `postfix start`, which returns once the master has bound its
 // listeners (Postfix 3.x starts the master with -w), then waits for the
-// greeting when the address is reachable from here.
+// greeting, or with Exec for the master's listening socket.
 func (p *Postfix) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -511,7 +511,14 @@ func (p *Postfix) start() error {
 	}
 	p.running = true
 	if len(p.opts.Exec) > 0 {
-		return nil
+		// The address is inside the namespace: check that the master
+		// owns the listening socket instead of dialling it.
+		_, port, _ := net.SplitHostPort(p.addr)
+		pids := p.processes()
+		if len(pids) == 0 {
+			return fmt.Errorf("postfix %s started but wrote no master.pid", p.addr)
+		}
+		return waitListening(pids[0], port, 10*time.Second, nil)
 	}
 	return waitBanner(p.addr, 10*time.Second, nil)
 }
