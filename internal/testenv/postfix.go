@@ -581,7 +581,7 @@ func (p *Postfix) diagnostics() string {
 	return check + "\nmaillog " + p.logPath + ":\n" + p.Log()
 }
 
-// Flush asks Postfix to retry deferred mail now (`postfix flush`), rather
+// Flush makes Postfix retry deferred mail now (`postfix flush`), rather
 // than after its backoff of at least 300 s (minimal_backoff_time).
 func (p *Postfix) Flush() {
 	p.t.Helper()
