@@ -316,6 +316,8 @@ func TestFailureOfRecipient(t *testing.T) {
 	}{
 		{"enhanced code in text", envelope.Recipient{LastCode: 550, LastError: "5.1.1 no such user"},
 			failure{550, "5.1.1", "no such user"}},
+		{"whole reply as the queue records it", envelope.Recipient{LastCode: 550, LastError: "550 5.2.1 mailbox unavailable"},
+			failure{550, "5.2.1", "mailbox unavailable"}},
 		{"no enhanced code permanent", envelope.Recipient{LastCode: 554, LastError: "transaction failed"},
 			failure{554, "5.0.0", "transaction failed"}},
 		{"no enhanced code temporary", envelope.Recipient{LastCode: 451, LastError: "try later"},

@@ -28,6 +28,11 @@ type failure struct {
 // reported as 550 5.1.1 user unknown.
 func failureOf(r envelope.Recipient) failure {
 	text := sanitizeText(r.LastError, maxDiagnosticBytes)
+	// The queue records the whole reply ("550 5.2.1 mailbox full"), so the
+	// reply code goes before the enhanced code is looked for.
+	if r.LastCode != 0 {
+		text = strings.TrimPrefix(text, strconv.Itoa(r.LastCode)+" ")
+	}
 	status, rest := splitEnhancedCode(text)
 
 	f := failure{Code: r.LastCode, Status: status, Text: rest}
