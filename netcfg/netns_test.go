@@ -629,3 +629,43 @@ func TestApplyIPv6BounceAddress(t *testing.T) {
 		t.Errorf("second apply changed %v", changes)
 	}
 }
+
+func TestDHCPLeaseSurvivesApply(t *testing.T) {
+	n := newNetwork(t, false)
+	ifaces := twoInterfaces()
+	ifaces[1].Addresses, ifaces[1].DNS = nil, nil
+	ifaces[1].DHCP = true
+	// What a DHCP client does: an address with a lease lifetime.
+	n.appliance.Run("ip", "addr", "add", "198.51.100.77/24", "dev", "lan", "valid_lft", "3600", "preferred_lft", "3600")
+	n.configure(t, ifaces)
+	h := n.appliance.Netlink()
+
+	assertEqual(t, "lan addresses", addrsOf(t, h, "lan"), []string{"198.51.100.77/24"})
+	if again := n.configure(t, ifaces); len(again) != 0 {
+		t.Errorf("second apply changed %v", again)
+	}
+	addrs, err := netcfg.RoleAddrs(h, ifaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := netcfg.RoleAddr{Role: settings.RoleInternal, Addr: netip.MustParseAddr("198.51.100.77"), Device: "lan"}
+	if addrs[settings.RoleInternal] != want {
+		t.Errorf("internal role = %+v, want the lease address %+v", addrs[settings.RoleInternal], want)
+	}
+}
+
+func TestAutoconfiguredAddressSurvivesApply(t *testing.T) {
+	n := newNetwork(t, false)
+	// An address with a lifetime, as IPv6 autoconfiguration adds it, on a
+	// link that netcfg configures statically.
+	n.appliance.Run("ip", "addr", "add", "2001:db8:1::a8/64", "dev", "wan", "nodad",
+		"valid_lft", "3600", "preferred_lft", "3600")
+	n.configure(t, twoInterfaces())
+	if again := n.configure(t, twoInterfaces()); len(again) != 0 {
+		t.Errorf("second apply changed %v", again)
+	}
+	out := n.appliance.Run("ip", "-6", "addr", "show", "dev", "wan")
+	if !strings.Contains(out, "2001:db8:1::a8/64") {
+		t.Errorf("autoconfigured address deleted:\n%s", out)
+	}
+}
