@@ -167,15 +167,21 @@ func (g *Gateway) queueConfig(s *settings.Settings) queue.Config {
 // spfChecker resolves through the configured DNS server when one is set,
 // so that SPF results and MX lookups come from the same view of DNS.
 func spfChecker(s *settings.Settings, log *slog.Logger) *policy.SPFChecker {
-	c := &policy.SPFChecker{Log: log}
-	if addr := s.Bounce.Resolver; addr != "" {
-		c.Resolver = &net.Resolver{
-			PreferGo: true,
-			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			},
-		}
+	return &policy.SPFChecker{Log: log, Resolver: resolver(s)}
+}
+
+// resolver returns a resolver that asks the configured DNS server, or the
+// system resolver when none is set.
+func resolver(s *settings.Settings) *net.Resolver {
+	addr := s.Bounce.Resolver
+	if addr == "" {
+		return net.DefaultResolver
 	}
-	return c
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lambgate/lambgate/appliance/bounce"
 	"github.com/lambgate/lambgate/appliance/envelope"
@@ -24,6 +25,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/appliance/smtpd"
 	"github.com/lambgate/lambgate/appliance/spool"
+	"github.com/lambgate/lambgate/plugins/host"
 )
 
 // Gateway is one running appliance.
@@ -42,6 +44,7 @@ type Gateway struct {
 	mx      *switchDeliverer
 	bouncer *switchBouncer
 	filters filter.Chain
+	plugins *host.Host
 	metrics *metrics
 	admin   *http.Server
 
@@ -97,7 +100,18 @@ func New(dataDir string, s *settings.Settings, log *slog.Logger) (*Gateway, erro
 		return nil, fmt.Errorf("recipient policy: %w", err)
 	}
 
-	g.filters = filter.None{}
+	g.plugins, err = host.New(context.Background(), host.Config{
+		Dir:      filepath.Join(dataDir, "plugins"),
+		CacheDir: filepath.Join(dataDir, "cache", "wasm"),
+		StateDir: filepath.Join(dataDir, "plugin-state"),
+		Resolver: resolver(s),
+		Log:      log,
+	})
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	g.filters = g.plugins
 
 	tlsConfig, err := smtpd.TLSConfig(s.Inbound.TLSCert, s.Inbound.TLSKey, dataDir, s.Hostname)
 	if err != nil {
@@ -126,6 +140,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.queue.Start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}
+	// Plugins dropped into the directory, or installed from the web setup,
+	// go live without a restart.
+	go g.plugins.Watch(ctx, 2*time.Second)
 
 	g.mu.Lock()
 	s := g.settings
@@ -194,12 +211,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = qerr
 	}
 	g.inbound.close()
+	if perr := g.plugins.Close(ctx); perr != nil && err == nil {
+		err = perr
+	}
 	g.spool.Close()
 	return err
 }
 
 // Queue exposes the delivery queue, for the web setup and tests.
 func (g *Gateway) Queue() *queue.Queue { return g.queue }
+
+// Plugins exposes the Wasm plugin host, for the web setup.
+func (g *Gateway) Plugins() *host.Host { return g.plugins }
 
 // Spool exposes the spool, for the web setup and tests.
 func (g *Gateway) Spool() *spool.Spool { return g.spool }
