@@ -128,7 +128,7 @@ func (p *Plan) addRoutes(i *settings.Interface, prefixes []netip.Prefix) {
 	var gw, first netip.Addr
 	if i.Gateway != "" {
 		gw = netip.MustParseAddr(i.Gateway)
-		first = firstOfFamily(prefixes, gw)
+		first = firstOfFamily(prefixes, gw, i.BounceAddress)
 	}
 
 	// The main default route names the inbound address as its source, so
@@ -171,11 +171,13 @@ func defaultRoute(gw netip.Addr) netip.Prefix {
 	return netip.MustParsePrefix("::/0")
 }
 
-// firstOfFamily returns the first address of the gateway's IP version, the
-// address of the interface's non-bounce roles for that version.
-func firstOfFamily(prefixes []netip.Prefix, gw netip.Addr) netip.Addr {
+// firstOfFamily returns the first address of the gateway's IP version
+// other than the bounce address: the source of routes that are not the
+// bounce role's. It returns an invalid address when there is none, and the
+// kernel then chooses.
+func firstOfFamily(prefixes []netip.Prefix, gw netip.Addr, bounceAddress string) netip.Addr {
 	for _, p := range prefixes {
-		if p.Addr().Is4() == gw.Is4() {
+		if p.Addr().Is4() == gw.Is4() && p.Addr().String() != bounceAddress {
 			return p.Addr()
 		}
 	}

@@ -110,6 +110,14 @@ func TestNewPlanRejectsBadSettings(t *testing.T) {
 			i[1].DNS = []string{"ns1"}
 			return i
 		}, "interface[1].dns", `lan: "ns1" is not an IP address`},
+		{"bounce alone, version mismatch", func(i []settings.Interface) []settings.Interface {
+			i[0].Roles = []string{settings.RoleInbound}
+			i[0].BounceAddress = ""
+			return append(i, settings.Interface{
+				Name: "bnc", Roles: []string{settings.RoleBounce},
+				Addresses: []string{"2001:db8:2::20/64", "203.0.113.20/24"}, Gateway: "203.0.113.1",
+			})
+		}, "interface[2].bounce_address", "bnc: the first address 2001:db8:2::20, which bounce uses, and the gateway"},
 		{"name twice", func(i []settings.Interface) []settings.Interface {
 			i[1].Name = "wan"
 			return i
@@ -141,6 +149,18 @@ func TestNewPlanRejectsBadSettings(t *testing.T) {
 				t.Errorf("message %q does not contain %q", errs[i].Message, c.text)
 			}
 		})
+	}
+}
+
+func TestNewPlanNeverSourcesMainRouteFromBounce(t *testing.T) {
+	ifaces := twoInterfaces()
+	ifaces[0].Addresses = []string{"2001:db8:1::10/64", "192.0.2.20/24", "192.0.2.10/24"}
+	p, err := netcfg.NewPlan(ifaces, existing, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Routes[0].String(); got != "default via 192.0.2.1 dev wan src 192.0.2.10" {
+		t.Errorf("main default route = %q, want it from 192.0.2.10, not the bounce address", got)
 	}
 }
 

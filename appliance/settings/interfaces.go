@@ -265,6 +265,13 @@ func checkBounceAddress(i *Interface, prefixes []netip.Prefix, bad func(string, 
 			bad("bounce_address", "bounce shares this interface with %s, so it needs its own address: "+
 				"add a second address and name it in bounce_address", otherRoles(i))
 		}
+		// Alone on the interface, bounce uses the first address.
+		gw, err := netip.ParseAddr(i.Gateway)
+		if i.HasRole(RoleBounce) && len(prefixes) > 0 && err == nil && gw.Is4() != prefixes[0].Addr().Is4() {
+			bad("bounce_address", "the first address %s, which bounce uses, and the gateway %s are of "+
+				"different IP versions: name an address of the gateway's version in bounce_address",
+				prefixes[0].Addr(), gw)
+		}
 		return
 	}
 	if !i.HasRole(RoleBounce) {
