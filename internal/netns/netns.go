@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -197,4 +198,30 @@ func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	if err := a.nl.LinkAdd(veth); err != nil {
 		t.Fatalf("netns: veth %s (%s) to %s (%s): %v", aName, a.Name, bName, b.Name, err)
 	}
+}
+
+// SetSysctl writes a network sysctl of the namespace, such as
+// "net.ipv4.ip_forward" = "1" for a router namespace. The file is opened
+// from a thread inside the namespace, because /proc/sys/net shows the
+// namespace of the task that opens it.
+func (ns *NS) SetSysctl(name, value string) {
+	ns.t.Helper()
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	if err := ns.Do(func() error { return os.WriteFile(path, []byte(value), 0o644) }); err != nil {
+		ns.t.Fatalf("netns %s: set %s = %s: %v", ns.Name, name, value, err)
+	}
+}
+
+// Sysctl reads a network sysctl of the namespace.
+func (ns *NS) Sysctl(name string) string {
+	ns.t.Helper()
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	var data []byte
+	if err := ns.Do(func() (err error) {
+		data, err = os.ReadFile(path)
+		return err
+	}); err != nil {
+		ns.t.Fatalf("netns %s: read %s: %v", ns.Name, name, err)
+	}
+	return strings.TrimSpace(string(data))
 }

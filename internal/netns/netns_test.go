@@ -249,3 +249,24 @@ func TestDialUsesSourceAddress(t *testing.T) {
 		t.Errorf("server saw the connection from %s, want 198.51.100.3", got)
 	}
 }
+
+func TestSysctlStaysInNamespace(t *testing.T) {
+	ns := New(t, "sysctl")
+	// A device sysctl of a link that exists only inside the namespace: if
+	// SetSysctl wrote in the test's own namespace, the file would be
+	// missing and the host would stay untouched.
+	link := fmt.Sprintf("lg%d", os.Getpid())
+	Veth(t, ns, link, ns, link+"p")
+	key := "net.ipv4.conf." + link + ".forwarding"
+	if got := ns.Sysctl(key); got != "0" {
+		t.Fatalf("%s = %s before the change, want 0", key, got)
+	}
+	ns.SetSysctl(key, "1")
+	if got := ns.Sysctl(key); got != "1" {
+		t.Errorf("%s = %s, want 1", key, got)
+	}
+	out := ns.Run("cat", "/proc/sys/net/ipv4/conf/"+link+"/forwarding")
+	if strings.TrimSpace(out) != "1" {
+		t.Errorf("%s read by a process in the namespace = %q, want 1", key, out)
+	}
+}
