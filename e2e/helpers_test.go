@@ -43,13 +43,17 @@ func marshal(t testing.TB, s *settings.Settings) string {
 }
 
 // startGateway builds the binary once and starts it on s in a new data
-// directory.
-func startGateway(t testing.TB, s *settings.Settings) *testenv.Gateway {
+// directory. Each prepare function runs on the data directory first, for
+// example to install plugins.
+func startGateway(t testing.TB, s *settings.Settings, prepare ...func(dataDir string)) *testenv.Gateway {
 	t.Helper()
 	bin := testenv.BuildGateway(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range prepare {
+		p(dataDir)
 	}
 	return testenv.StartGateway(t, bin, dataDir, marshal(t, s))
 }
