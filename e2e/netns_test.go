@@ -199,3 +199,80 @@ func TestNamespacesRelayAndBounceByRole(t *testing.T) {
 		}
 	}
 }
+
+// The bounce-alone layout adds a bnc link to a router namespace, the bounce
+// role's own provider, which forwards to the internet:
+//
+//	appliance bnc 203.0.113.150/26  <->  router 203.0.113.129/26
+//	router        203.0.113.193/26  <->  internet 203.0.113.194/26
+const (
+	bounceAloneAddr = "203.0.113.150"
+	routerBncAddr   = "203.0.113.129"
+	routerInetAddr  = "203.0.113.193"
+	internetISPAddr = "203.0.113.194"
+)
+
+func TestNamespacesBounceAloneUsesOwnProvider(t *testing.T) {
+	n := newThreeNamespaces(t)
+	router := netns.New(t, "isp")
+	netns.Veth(t, n.appliance, "bnc", router, "eth0")
+	netns.Veth(t, router, "eth1", n.internet, "eth1")
+	router.AddAddr("eth0", routerBncAddr+"/26")
+	router.AddAddr("eth1", routerInetAddr+"/26")
+	router.SetSysctl("net.ipv4.ip_forward", "1")
+	router.Run("ip", "route", "add", "default", "via", internetISPAddr)
+	n.internet.AddAddr("eth1", internetISPAddr+"/26")
+	n.internet.Run("ip", "route", "add", "203.0.113.128/26", "via", routerInetAddr)
+
+	startDNSIn(t, n.internet)
+	mx := testenv.StartSinkWith(t, testenv.SinkOptions{
+		Addr: senderMXAddr + ":25", Exec: n.internet.Exec(), Hostname: "mx.example.org",
+	})
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{
+		Addr:    postfixAddr + ":25",
+		Exec:    n.internal.Exec(),
+		Domains: []string{"example.test"},
+		Users:   []string{"user@example.test"},
+	})
+
+	s := applianceSettings()
+	s.Interfaces[0].Roles = []string{settings.RoleInbound}
+	s.Interfaces[0].Addresses = []string{inboundAddr + "/24"}
+	s.Interfaces[0].BounceAddress = ""
+	s.Interfaces = append(s.Interfaces, settings.Interface{
+		Name:      "bnc",
+		Roles:     []string{settings.RoleBounce},
+		Addresses: []string{bounceAloneAddr + "/26"},
+		Gateway:   routerBncAddr,
+	})
+	s.Bounce.SourceAddress = bounceAloneAddr
+	s.Bounce.Interface = "bnc"
+	gw := startGatewayIn(t, n, s)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s\npostfix log:\n%s", gw.Log(), pf.Log())
+		}
+	})
+
+	wan := n.appliance.Capture("wan", "tcp")
+	bnc := n.appliance.Capture("bnc", "tcp")
+	out, code := testenv.SwaksExec(t, n.internet.Exec(), "--server", inboundAddr+":25",
+		"--from", "sender@example.org", "--to", "nobody@example.test", "--helo", "client.example.org")
+	if code != 0 {
+		t.Fatalf("swaks to an unknown recipient: exit code %d:\n%s", code, out)
+	}
+
+	dsn := mx.WaitMessages(t, 1, waitLimit)[0]
+	if dsn.ClientAddr != bounceAloneAddr {
+		t.Errorf("DSN came from %s, want the bounce address %s", dsn.ClientAddr, bounceAloneAddr)
+	}
+	if _, ok := bnc.WaitFor(waitLimit, "IP "+bounceAloneAddr+".", "> "+senderMXAddr+".25: Flags [S]"); !ok {
+		t.Errorf("no SYN from the bounce address to the sender's MX on bnc")
+	}
+	bnc.Stop()
+	for _, l := range wan.Stop() {
+		if strings.Contains(l, bounceAloneAddr) {
+			t.Errorf("bounce traffic left through wan instead of the bounce provider: %s", l)
+		}
+	}
+}
