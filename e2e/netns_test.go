@@ -102,8 +102,9 @@ func startGatewayIn(t *testing.T, n *threeNamespaces, s *settings.Settings) *tes
 	if err := s.Validate(); err != nil {
 		t.Fatalf("appliance settings invalid: %v", err)
 	}
-	// TODO: the gateway does not apply netcfg itself yet, so the test does
-	// what the appliance's start must do before the listeners open.
+	// TODO: the gateway neither applies netcfg nor binds through
+	// netcfg.RoleAddrs yet, so the test configures the links, and the
+	// source addresses come from the bounce and internal settings.
 	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
 	log := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
 	if _, err := netcfg.Configure(n.appliance.Netlink(), s.Interfaces, resolvConf, log); err != nil {
