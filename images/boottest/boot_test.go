@@ -4,12 +4,16 @@ package boottest
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/lambgate/lambgate/images/internal/builder"
 	"github.com/lambgate/lambgate/images/internal/update"
@@ -20,23 +24,31 @@ const (
 	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
 
-// TestVMKernelBootKeepsPermOverReboot boots the VM image's kernel and
-// cmdline.txt directly, the fastest path, then reboots through gokrazy's
-// /reboot (by kexec) and checks that /perm kept the boot counter and the
-// settings.
-func TestVMKernelBootKeepsPermOverReboot(t *testing.T) {
+// TestVMKernelBootKeepsSpoolOverReboot boots the VM image's kernel and
+// cmdline.txt directly, the fastest path. A message for a relay domain is
+// accepted while the internal server defers it, the appliance reboots
+// through gokrazy's /reboot (by kexec), and the message must then reach the
+// internal server: the spool and the settings on /perm survived.
+func TestVMKernelBootKeepsSpoolOverReboot(t *testing.T) {
 	requireTools(t, "qemu-system-x86_64", "mtype", "mcopy")
+	sink := newSink(t)
+	sink.setDeferral(true)
 	image, _ := buildImage(t, builder.TargetVM, "kernel-boot")
 	kernel := extractBootFile(t, image, "vmlinuz")
 	cmdline := strings.TrimSpace(bootFile(t, image, "cmdline.txt"))
 
-	v := startVM(t, "qemu-system-x86_64", "virtio-net-pci",
+	v := startVM(t, "qemu-system-x86_64", "virtio-net-pci", sink.port,
 		"-kernel", kernel, "-append", cmdline,
 		"-drive", "file="+image+",format=raw,if=virtio")
-	banner := v.waitBanner(t, "boots=1")
+	banner := v.waitBanner(t, "220 lambgate-test ")
 	t.Logf("first boot answered after %.1fs: %s", time.Since(v.started).Seconds(), banner)
-	if !strings.Contains(banner, "settings=true") {
-		t.Errorf("banner %q: the baked-in settings were not copied to /perm/lambgate", banner)
+
+	if err := v.sendMail("alice@sender.test", "bob@example.test", "queued-before-reboot"); err != nil {
+		t.Fatalf("send to the relay domain example.test: %v", err)
+	}
+	err := v.sendMail("alice@sender.test", "eve@elsewhere.test", "open-relay-probe")
+	if err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("send to elsewhere.test = %v, want 550: the appliance must not relay other domains", err)
 	}
 
 	c := &update.Client{BaseURL: v.baseURL(), Password: testPassword}
@@ -44,20 +56,27 @@ func TestVMKernelBootKeepsPermOverReboot(t *testing.T) {
 		t.Fatalf("reboot: %v", err)
 	}
 	rebooted := time.Now()
-	banner = v.waitBanner(t, "boots=2")
+	sink.setDeferral(false)
+	banner = v.waitBanner(t, "220 lambgate-test ")
 	t.Logf("second boot answered %.1fs after the reboot request: %s", time.Since(rebooted).Seconds(), banner)
-	if !strings.Contains(banner, "settings=true") {
-		t.Errorf("banner %q: the settings file did not survive the reboot", banner)
+	sink.waitMessage(t, "Subject: queued-before-reboot")
+
+	if err := v.sendMail("alice@sender.test", "bob@example.test", "relayed-after-reboot"); err != nil {
+		t.Fatalf("send after the reboot: %v", err)
 	}
+	sink.waitMessage(t, "Subject: relayed-after-reboot")
 }
 
 // TestVMUEFIBootUpdatesRoot boots the VM image through OVMF and
 // systemd-boot, pushes a root file system from a second build through
-// gokrazy's update endpoints, and checks that the appliance comes back
-// from root B with the new build and the same /perm.
+// gokrazy's update endpoints, resets through the firmware, and checks that
+// the appliance runs the new build from root B and still delivers a
+// message it had spooled before the update.
 func TestVMUEFIBootUpdatesRoot(t *testing.T) {
-	requireTools(t, "qemu-system-x86_64")
+	requireTools(t, "qemu-system-x86_64", "mtype")
 	requireFiles(t, ovmfCode, ovmfVars)
+	sink := newSink(t)
+	sink.setDeferral(true)
 	image, _ := buildImage(t, builder.TargetVM, "uefi-first")
 	_, newRoot := buildImage(t, builder.TargetVM, "uefi-second")
 
@@ -70,12 +89,16 @@ func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v := startVM(t, "qemu-system-x86_64", "virtio-net-pci",
+	v := startVM(t, "qemu-system-x86_64", "virtio-net-pci", sink.port,
 		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
 		"-drive", "if=pflash,format=raw,file="+vars,
 		"-drive", "file="+image+",format=raw,if=virtio")
-	banner := v.waitBanner(t, "boots=1 settings=true build=uefi-first")
+	banner := v.waitBanner(t, "220 lambgate-test ")
 	t.Logf("UEFI boot answered after %.1fs: %s", time.Since(v.started).Seconds(), banner)
+	v.waitBuild(t, "uefi-first")
+	if err := v.sendMail("alice@sender.test", "bob@example.test", "queued-before-update"); err != nil {
+		t.Fatalf("send to the relay domain example.test: %v", err)
+	}
 
 	ctx := context.Background()
 	c := &update.Client{BaseURL: v.baseURL(), Password: testPassword}
@@ -91,11 +114,11 @@ func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 		t.Fatalf("reboot: %v", err)
 	}
 	rebooted := time.Now()
-	banner = v.waitBanner(t, "build=uefi-second")
-	t.Logf("updated appliance answered %.1fs after the reboot request: %s", time.Since(rebooted).Seconds(), banner)
-	if !strings.Contains(banner, "boots=2") {
-		t.Errorf("banner %q: want boots=2, /perm was not kept across the update", banner)
-	}
+	sink.setDeferral(false)
+	v.waitBuild(t, "uefi-second")
+	t.Logf("updated appliance served build uefi-second %.1fs after the reboot request",
+		time.Since(rebooted).Seconds())
+	sink.waitMessage(t, "Subject: queued-before-update")
 
 	// The switch rewrote cmdline.txt and the systemd-boot entry in place.
 	for _, name := range []string{"cmdline.txt", "loader/entries/gokrazy.conf"} {
@@ -113,6 +136,7 @@ func TestPiImageBootsUnderArm64Virt(t *testing.T) {
 	requireTools(t, "qemu-system-aarch64", "mtype", "mdir")
 	image, _ := buildImage(t, builder.TargetPi, "pi-virt")
 
+	checkPartitionTable(t, image)
 	listing, err := exec.Command("mdir", "-b", "-i", image+"@@4194304", "::/").Output()
 	if err != nil {
 		t.Fatalf("mdir: %v", err)
@@ -134,12 +158,17 @@ func TestPiImageBootsUnderArm64Virt(t *testing.T) {
 	kernelDir := moduleDirOf(t, "github.com/gokrazy/kernel.arm64")
 	// The virt machine's serial port is a PL011, ttyAMA0.
 	virtCmdline := strings.ReplaceAll(cmdline, "console=ttyS0,115200", "console=ttyAMA0,115200")
-	v := startVM(t, "qemu-system-aarch64", "virtio-net-pci",
+	sink := newSink(t)
+	v := startVM(t, "qemu-system-aarch64", "virtio-net-pci", sink.port,
 		"-M", "virt", "-cpu", "cortex-a57",
 		"-kernel", filepath.Join(kernelDir, "vmlinuz"), "-append", virtCmdline,
 		"-drive", "file="+image+",format=raw,if=virtio")
-	banner := v.waitBanner(t, "boots=1 settings=true build=pi-virt")
+	banner := v.waitBanner(t, "220 lambgate-test ")
 	t.Logf("arm64 boot answered after %.1fs: %s", time.Since(v.started).Seconds(), banner)
+	if err := v.sendMail("alice@sender.test", "bob@example.test", "relayed-by-arm64"); err != nil {
+		t.Fatalf("send to the relay domain example.test: %v", err)
+	}
+	sink.waitMessage(t, "Subject: relayed-by-arm64")
 }
 
 func moduleDirOf(t *testing.T, module string) string {
@@ -149,4 +178,40 @@ func moduleDirOf(t *testing.T, module string) string {
 		t.Fatalf("go list -m %s: %v: run go mod download %s", module, err, module)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// checkPartitionTable reads the GPT with go-diskfs and the hybrid MBR's
+// first entry, which the Raspberry Pi boot ROM uses to find the boot FAT.
+func checkPartitionTable(t *testing.T, image string) {
+	t.Helper()
+	f, err := os.Open(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	table, err := gpt.Read(file.New(f, true), 512, 512)
+	if err != nil {
+		t.Fatalf("read the GPT: %v", err)
+	}
+	wantStarts := []uint64{8192, 212992, 1236992, 2260992}
+	if len(table.Partitions) != len(wantStarts) {
+		t.Fatalf("GPT holds %d partitions, want %d", len(table.Partitions), len(wantStarts))
+	}
+	for i, p := range table.Partitions {
+		if p.Start != wantStarts[i] {
+			t.Errorf("partition %d starts at sector %d, want %d", i+1, p.Start, wantStarts[i])
+		}
+	}
+
+	mbr := make([]byte, 512)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		t.Fatal(err)
+	}
+	entry := mbr[446:462]
+	if entry[0] != 0x80 || entry[4] != 0x0c {
+		t.Errorf("MBR entry 1: status %#x type %#x, want an active FAT32 LBA (0x0c) entry", entry[0], entry[4])
+	}
+	if start := binary.LittleEndian.Uint32(entry[8:]); start != 8192 {
+		t.Errorf("MBR entry 1 starts at sector %d, want 8192 (the boot FAT)", start)
+	}
 }

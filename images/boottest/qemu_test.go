@@ -6,7 +6,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/images/internal/builder"
 )
 
@@ -45,8 +49,32 @@ func requireFiles(t *testing.T, files ...string) {
 	}
 }
 
-// buildImage builds an image with the boot probe in place of the gateway
-// and returns the image path and the root squashfs path.
+// testSettings returns the settings baked into test images: the gateway's
+// defaults on port 25, relaying to the sink, with short retry delays so a
+// deferred message is retried within seconds. SPF is off because the
+// isolated guest has no DNS.
+func testSettings(t *testing.T) []byte {
+	t.Helper()
+	s := settings.Default()
+	s.Hostname = "lambgate-test"
+	s.Inbound.Listen = []string{"0.0.0.0:25"}
+	s.Inbound.SPF = false
+	s.Bounce.RequireSPFPass = false
+	s.Internal.Server = internalServerAddr
+	s.Queue.MinBackoff = settings.Duration(2 * time.Second)
+	s.Queue.MaxBackoff = settings.Duration(4 * time.Second)
+	data, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settings.Parse(data); err != nil {
+		t.Fatalf("test settings are invalid: %v", err)
+	}
+	return data
+}
+
+// buildImage builds an image with the gateway and testSettings and returns
+// the image path and the root squashfs path.
 func buildImage(t *testing.T, target, buildID string) (image, root string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -59,12 +87,10 @@ func buildImage(t *testing.T, target, buildID string) (image, root string) {
 		RootOutput: root,
 		Size:       1200 << 20,
 		Hostname:   "lambgate-test",
+		Settings:   testSettings(t),
 		Password:   testPassword,
 		BuildID:    buildID,
 		Time:       testTime,
-		// TODO: build the gateway instead of the probe once it answers
-		// SMTP, and send a message for a relay domain in each boot test.
-		Probe: true,
 	})
 	if err != nil {
 		t.Fatalf("build %s image: %v", target, err)
@@ -119,9 +145,10 @@ type vm struct {
 }
 
 // startVM runs qemu with args plus a user-mode network that forwards the
-// guest's ports 25 and 80 to free loopback ports. The process is killed
-// when the test ends; its serial console is logged if the test failed.
-func startVM(t *testing.T, binary string, nic string, args ...string) *vm {
+// guest's ports 25 and 80 to free loopback ports and internalServerAddr to
+// the sink on sinkPort. The process is killed when the test ends; its
+// serial console is logged if the test failed.
+func startVM(t *testing.T, binary string, nic string, sinkPort int, args ...string) *vm {
 	t.Helper()
 	v := &vm{
 		serial:   filepath.Join(t.TempDir(), "serial.log"),
@@ -129,8 +156,15 @@ func startVM(t *testing.T, binary string, nic string, args ...string) *vm {
 		httpPort: freePort(t),
 		exited:   make(chan struct{}),
 	}
-	netdev := fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:80",
-		v.smtpPort, v.httpPort)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(self, " \t") {
+		t.Fatalf("test binary path %q contains a space, which qemu's guestfwd cmd: cannot pass", self)
+	}
+	netdev := fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:80,"+
+		"guestfwd=tcp:%s-cmd:%s", v.smtpPort, v.httpPort, internalServerAddr, self)
 	full := append([]string{
 		"-m", "1024", "-smp", "2",
 		"-display", "none", "-monitor", "none",
@@ -138,6 +172,7 @@ func startVM(t *testing.T, binary string, nic string, args ...string) *vm {
 		"-netdev", netdev, "-device", nic + ",netdev=net0",
 	}, args...)
 	v.cmd = exec.Command(binary, full...)
+	v.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", proxyEnv, sinkPort))
 	out, err := os.Create(filepath.Join(t.TempDir(), "qemu.out"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +187,11 @@ func startVM(t *testing.T, binary string, nic string, args ...string) *vm {
 		close(v.exited)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			for _, stream := range []string{"stdout", "stderr"} {
+				t.Logf("gateway %s from gokrazy's log buffer:\n%s", stream, v.gatewayLog(stream))
+			}
+		}
 		v.cmd.Process.Kill()
 		<-v.exited
 		out.Close()
@@ -218,3 +258,80 @@ func readBanner(port int) (string, error) {
 }
 
 func (v *vm) baseURL() string { return fmt.Sprintf("http://127.0.0.1:%d", v.httpPort) }
+
+// sendMail sends one message through the forwarded SMTP port without
+// STARTTLS (the gateway's certificate is self-signed) and returns the
+// first error, which carries the SMTP reply.
+func (v *vm) sendMail(from, to, subject string) error {
+	c, err := smtp.Dial(fmt.Sprintf("127.0.0.1:%d", v.smtpPort))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@client.test>\r\n\r\nboot test\r\n",
+		from, to, subject, time.Now().UTC().Format(time.RFC1123Z), subject)
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// gatewayLog returns the gateway's recent output as gokrazy's init keeps it.
+func (v *vm) gatewayLog(stream string) string {
+	req, err := http.NewRequest(http.MethodGet, v.baseURL()+"/log?path=/user/lambgate&stream="+stream, nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.SetBasicAuth("gokrazy", testPassword)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	// The log endpoint streams new lines until the client leaves; the
+	// timeout above ends the read.
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitBuild polls gokrazy's status page until it shows buildID, which the
+// image builder passes to the init as its build timestamp.
+func (v *vm) waitBuild(t *testing.T, buildID string) {
+	t.Helper()
+	deadline := time.Now().Add(bootTimeout)
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequest(http.MethodGet, v.baseURL()+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("gokrazy", testPassword)
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), buildID) {
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("gokrazy's status page did not show build %s within %s", buildID, bootTimeout)
+}
