@@ -7,12 +7,18 @@
 //
 //	go run ./images/cmd/lambgate-image -target vm -o images/out/lambgate-vm.img
 //
+// The flash subcommand builds an image whose perm partition fills a device
+// and writes it there:
+//
+//	go run ./images/cmd/lambgate-image flash -target pi -dev /dev/sdX
+//
 // The update subcommand pushes a root file system written with -root-o to
 // a running appliance and reboots it into the new root:
 //
 //	go run ./images/cmd/lambgate-image update -target 192.0.2.10 -root images/out/root.squashfs
 //
-// It never writes to a block device itself; flashing is a separate dd.
+// Only the flash subcommand writes to a device, and only to the one named
+// with -dev after confirmation.
 package main
 
 import (
@@ -36,12 +42,17 @@ import (
 )
 
 func main() {
-	run := buildImage
+	command := buildImage
 	args := os.Args[1:]
-	if len(args) > 0 && args[0] == "update" {
-		run, args = pushUpdate, args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "update":
+			command, args = pushUpdate, args[1:]
+		case "flash":
+			command, args = flashDevice, args[1:]
+		}
 	}
-	if err := run(args); err != nil {
+	if err := command(args); err != nil {
 		fmt.Fprintln(os.Stderr, "lambgate-image:", err)
 		os.Exit(1)
 	}
@@ -49,72 +60,103 @@ func main() {
 
 func buildImage(args []string) error {
 	fl := flag.NewFlagSet("lambgate-image", flag.ExitOnError)
-	target := fl.String("target", builder.TargetVM, "hardware: vm (PC or virtual machine, amd64) or pi (Raspberry Pi 3, 4, 5)")
 	output := fl.String("o", "", "image file to write (default images/out/lambgate-TARGET.img)")
-	rootOutput := fl.String("root-o", "", "also write the root squashfs to this file, for updates")
 	size := fl.String("size", "2G", "image size in bytes, or with a K, M or G suffix (powers of 1024); perm takes the rest")
-	hostname := fl.String("hostname", "lambgate", "hostname of the appliance")
-	settingsFile := fl.String("settings", "", "settings file (lambgate.toml) to bake in; default: the gateway's defaults on port 25")
-	passwordFile := fl.String("password-file", "", "file with the password of gokrazy's update endpoints; "+
-		"created with a random password if missing (default gokr-pw.txt beside the image)")
-	buildID := fl.String("build-id", "", "build identifier shown on the appliance (default: the commit and its time)")
-	probe := fl.Bool("probe", false, "put the boot probe in place of the gateway (boot tests)")
-	fl.Parse(args)
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: all options are flags, see -help", fl.Args())
-	}
-
-	if *output == "" {
-		*output = filepath.Join("images", "out", "lambgate-"+*target+".img")
-	}
-	if err := os.MkdirAll(filepath.Dir(*output), 0o755); err != nil {
-		return err
-	}
-	sizeBytes, err := parseSize(*size)
-	if err != nil {
-		return err
-	}
-	if *passwordFile == "" {
-		*passwordFile = filepath.Join(filepath.Dir(*output), "gokr-pw.txt")
-	}
-	password, err := readOrCreatePassword(*passwordFile)
-	if err != nil {
-		return err
-	}
-	var settingsData []byte
-	if *settingsFile != "" {
-		if settingsData, err = os.ReadFile(*settingsFile); err != nil {
-			return err
+	opts, err := parseBuildFlags(fl, args, func(o *builder.Options) error {
+		if *output == "" {
+			*output = filepath.Join("images", "out", "lambgate-"+o.Target+".img")
 		}
-	}
-	buildTime, commit, err := sourceTime()
-	if err != nil {
+		o.Output = *output
+		var err error
+		o.Size, err = parseSize(*size)
 		return err
-	}
-	if *buildID == "" {
-		*buildID = commit + "-" + buildTime.UTC().Format("20060102T150405Z")
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	start := time.Now()
-	res, err := builder.Build(ctx, builder.Options{
-		Target:     *target,
-		Output:     *output,
-		RootOutput: *rootOutput,
-		Size:       sizeBytes,
-		Hostname:   *hostname,
-		Settings:   settingsData,
-		Password:   password,
-		BuildID:    *buildID,
-		Time:       buildTime,
-		Probe:      *probe,
-		Progress:   os.Stderr,
 	})
 	if err != nil {
 		return err
 	}
-	printSummary(res, *buildID, time.Since(start))
+	return run(opts, func(ctx context.Context) (*builder.Result, error) { return builder.Build(ctx, opts) })
+}
+
+// flashDevice builds an image sized to a device and writes it there.
+func flashDevice(args []string) error {
+	fl := flag.NewFlagSet("lambgate-image flash", flag.ExitOnError)
+	dev := fl.String("dev", "", "device to write, such as /dev/sdX or /dev/mmcblk0 (everything on it is lost)")
+	yes := fl.Bool("yes", false, "do not ask for confirmation")
+	opts, err := parseBuildFlags(fl, args, func(o *builder.Options) error {
+		if *dev == "" {
+			return errors.New("flash needs -dev DEVICE")
+		}
+		o.Output = *dev
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !*yes {
+		fmt.Fprintf(os.Stderr, "This erases %s. Type the device name again to continue: ", *dev)
+		var answer string
+		fmt.Scanln(&answer)
+		if answer != *dev {
+			return errors.New("not confirmed; nothing was written")
+		}
+	}
+	return run(opts, func(ctx context.Context) (*builder.Result, error) { return builder.Flash(ctx, opts, *dev) })
+}
+
+// parseBuildFlags defines the flags that every image build takes, parses
+// args and lets finish fill in Output and Size.
+func parseBuildFlags(fl *flag.FlagSet, args []string, finish func(*builder.Options) error) (builder.Options, error) {
+	target := fl.String("target", builder.TargetVM, "hardware: vm (PC or virtual machine, amd64) or pi (Raspberry Pi 3, 4, 5)")
+	rootOutput := fl.String("root-o", "", "also write the root squashfs to this file, for updates")
+	hostname := fl.String("hostname", "lambgate", "hostname of the appliance")
+	settingsFile := fl.String("settings", "", "settings file (lambgate.toml) to bake in; default: the gateway's defaults on port 25")
+	passwordFile := fl.String("password-file", filepath.Join("images", "out", "gokr-pw.txt"),
+		"file with the password of gokrazy's update endpoints; created with a random password if missing")
+	buildID := fl.String("build-id", "", "build identifier shown on the appliance (default: the commit and its time)")
+	probe := fl.Bool("probe", false, "put the boot probe in place of the gateway, to tell image faults from gateway faults")
+	fl.Parse(args)
+	if fl.NArg() > 0 {
+		return builder.Options{}, fmt.Errorf("unexpected arguments %q: all options are flags, see -help", fl.Args())
+	}
+
+	opts := builder.Options{Target: *target, RootOutput: *rootOutput, Hostname: *hostname, Probe: *probe, Progress: os.Stderr}
+	if err := finish(&opts); err != nil {
+		return opts, err
+	}
+	for _, f := range []string{opts.Output, *passwordFile} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return opts, err
+		}
+	}
+	var err error
+	if opts.Password, err = readOrCreatePassword(*passwordFile); err != nil {
+		return opts, err
+	}
+	if *settingsFile != "" {
+		if opts.Settings, err = os.ReadFile(*settingsFile); err != nil {
+			return opts, err
+		}
+	}
+	var commit string
+	if opts.Time, commit, err = sourceTime(); err != nil {
+		return opts, err
+	}
+	opts.BuildID = *buildID
+	if opts.BuildID == "" {
+		opts.BuildID = commit + "-" + opts.Time.UTC().Format("20060102T150405Z")
+	}
+	return opts, nil
+}
+
+func run(opts builder.Options, do func(context.Context) (*builder.Result, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	start := time.Now()
+	res, err := do(ctx)
+	if err != nil {
+		return err
+	}
+	printSummary(res, opts.BuildID, time.Since(start))
 	return nil
 }
 
@@ -128,7 +170,9 @@ func printSummary(res *builder.Result, buildID string, took time.Duration) {
 		mib := (p.LastLBA - p.FirstLBA + 1) * disk.SectorSize >> 20
 		fmt.Printf("%-3d %-8s %10d %10d %9d  %s\n", i+1, p.Name, p.FirstLBA, p.LastLBA, mib, p.GUID)
 	}
-	fmt.Printf("sha256  %s\n", res.SHA256)
+	if res.SHA256 != "" {
+		fmt.Printf("sha256  %s\n", res.SHA256)
+	}
 }
 
 // parseSize reads "2G", "1500M", "512K" (powers of 1024) or plain bytes.
