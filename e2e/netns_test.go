@@ -68,6 +68,10 @@ func applianceSettings() *settings.Settings {
 	s.Bounce.SourceAddress = bounceAddr
 	s.Bounce.Interface = "wan"
 	s.Bounce.Resolver = dnsAddr + ":53"
+	// A first attempt can fail while a fresh namespace still resolves its
+	// neighbours; retry within the test's wait instead of in 5 minutes.
+	s.Queue.MinBackoff = settings.Duration(time.Second)
+	s.Queue.MaxBackoff = settings.Duration(2 * time.Second)
 	s.Interfaces = []settings.Interface{
 		{
 			Name:          "wan",
