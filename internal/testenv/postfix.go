@@ -540,6 +540,10 @@ func (p *Postfix) stop() error {
 }
 
 // processes returns the PIDs of the master and its children.
+// PIDs returns the master's process ID and those of its running services,
+// so that benchmarks can read their CPU time and memory.
+func (p *Postfix) PIDs() []int { return p.processes() }
+
 func (p *Postfix) processes() []int {
 	data, err := os.ReadFile(filepath.Join(p.queueDir, "pid", "master.pid"))
 	if err != nil {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and writes docs/benchmarks.md: smtp-source into
+# Lambgate and into Postfix as a relay (both to one smtp-sink, durable
+# queues, three runs each), then the packages' Go benchmarks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "bench: relay comparison (a few minutes)" >&2
+go test ./e2e -run '^$' -bench 'RelayVsPostfix' -benchtime 2000x -count 3 -timeout 30m \
+  | tee "$out/relay.txt" >&2
+
+echo "bench: package benchmarks" >&2
+go test ./appliance/... ./plugins/... -run '^$' -bench . -benchmem -benchtime 1s -count 1 -timeout 20m \
+  | tee "$out/units.txt" >&2
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d)."
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
+  echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(go version | cut -d' ' -f3)."
+  echo "Other work may share these cores, so compare ratios from one run rather"
+  echo "than absolute rates across runs."
+  echo
+  echo "## Relay throughput against Postfix"
+  echo
+  echo "smtp-source (one message per connection, 2,000 messages a run, median of"
+  echo "three runs) into each system under test, which relays to one smtp-sink."
+  echo "Both spools are durable: Postfix syncs each queue file, Lambgate syncs"
+  echo "before every 250. CPU is user plus system time of the system's"
+  echo "processes (for Postfix the master and every service it ran); peak RSS is"
+  echo "the highest sum of resident memory sampled every 20 ms."
+  echo
+  go run ./internal/benchreport < "$out/relay.txt"
+  echo
+  echo "## Package benchmarks"
+  echo
+  echo '```'
+  grep -E '^(Benchmark|pkg:)' "$out/units.txt"
+  echo '```'
+} > docs/benchmarks.md.new
+mv docs/benchmarks.md.new docs/benchmarks.md
+echo "bench: wrote docs/benchmarks.md" >&2
