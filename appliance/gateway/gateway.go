@@ -49,6 +49,8 @@ type Gateway struct {
 	admin   *http.Server
 
 	listeners []net.Listener
+	// resolvConf receives the interfaces' DNS servers; see SetResolvConf.
+	resolvConf string
 }
 
 // New builds every component from s without opening any listener, so that
@@ -133,10 +135,20 @@ func New(dataDir string, s *settings.Settings, log *slog.Logger) (*Gateway, erro
 	return g, nil
 }
 
-// Start resumes the spooled queue and opens the inbound listeners. A
-// listener that cannot bind stops the start: a gateway that silently
-// listens on fewer addresses than configured would lose mail to retries.
+// Start configures the interfaces, resumes the spooled queue and opens the
+// inbound listeners. On a development machine (no interface settings) a
+// listener that cannot bind stops the start, because a gateway that
+// silently listens on fewer addresses than configured loses mail to
+// retries. On the appliance, a role whose address is missing is logged and
+// left closed while the others, the web setup above all, keep running, so
+// that the administrator can fix it.
 func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	s := g.settings
+	g.mu.Unlock()
+	roles := g.applyNetwork(s)
+	appliance := roles != nil
+
 	if err := g.queue.Start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}
@@ -144,24 +156,34 @@ func (g *Gateway) Start(ctx context.Context) error {
 	// go live without a restart.
 	go g.plugins.Watch(ctx, 2*time.Second)
 
-	g.mu.Lock()
-	s := g.settings
-	g.mu.Unlock()
-	for _, addr := range s.Inbound.Listen {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			g.closeListeners()
-			return fmt.Errorf("inbound listener %s: %w", addr, err)
+	if roleMissing(s, roles, settings.RoleInbound) {
+		g.log.Error("inbound role not started: its address is missing", "listen", strings.Join(s.Inbound.Listen, ","))
+	} else {
+		for _, addr := range s.Inbound.Listen {
+			l, err := net.Listen("tcp", addr)
+			if err != nil && appliance {
+				g.log.Error("inbound listener not started", "addr", addr, "err", err)
+				continue
+			}
+			if err != nil {
+				g.closeListeners()
+				return fmt.Errorf("inbound listener %s: %w", addr, err)
+			}
+			g.listeners = append(g.listeners, l)
 		}
-		g.listeners = append(g.listeners, l)
 	}
 	for _, l := range g.listeners {
 		go g.serve(l)
 	}
 
-	if err := g.startAdmin(s); err != nil {
-		g.closeListeners()
-		return err
+	if roleMissing(s, roles, settings.RoleAdmin) {
+		g.log.Error("admin role not started: its address is missing", "listen", s.Admin.Listen)
+	} else if err := g.startAdmin(s); err != nil {
+		if !appliance {
+			g.closeListeners()
+			return err
+		}
+		g.log.Error("admin listener not started", "err", err)
 	}
 
 	g.logReady(s)

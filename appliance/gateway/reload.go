@@ -27,6 +27,10 @@ func (g *Gateway) Reload(s *settings.Settings) error {
 		return fmt.Errorf("inbound TLS: %w", err)
 	}
 
+	if !reflect.DeepEqual(old.Interfaces, s.Interfaces) {
+		g.applyNetwork(s)
+	}
+
 	var newListeners []net.Listener
 	if !slices.Equal(old.Inbound.Listen, s.Inbound.Listen) {
 		for _, addr := range s.Inbound.Listen {

@@ -29,6 +29,7 @@ func run() int {
 	flags := flag.NewFlagSet("lambgate", flag.ExitOnError)
 	dataDir := flags.String("data", "data", "data `directory`: settings, spool, maildir, certificates")
 	check := flags.Bool("check", false, "validate the settings file and exit")
+	resolvConf := flags.String("resolv-conf", "", "`file` to write the interfaces' DNS servers to (the appliance uses /tmp/resolv.conf); empty writes none")
 	flags.Usage = func() {
 		fmt.Fprintf(flags.Output(), "usage: lambgate [-data DIR] [-check]\n       lambgate plugin test MODULE FILE.eml [flags]\n\n")
 		flags.PrintDefaults()
@@ -57,6 +58,7 @@ func run() int {
 		log.Error("gateway setup failed", "err", err)
 		return 1
 	}
+	g.SetResolvConf(*resolvConf)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := g.Start(ctx); err != nil {
