@@ -68,10 +68,10 @@ func TestVMKernelBootKeepsSpoolOverReboot(t *testing.T) {
 }
 
 // TestVMUEFIBootUpdatesRoot boots the VM image through OVMF and
-// systemd-boot, pushes a root file system from a second build through
-// gokrazy's update endpoints, resets through the firmware, and checks that
-// the appliance runs the new build from root B and still delivers a
-// message it had spooled before the update.
+// systemd-boot and spools a message. It pushes a root file system from a
+// second build through gokrazy's update endpoints and resets through the
+// firmware. The appliance must run the new build from root B and still
+// deliver the spooled message.
 func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 	requireTools(t, "qemu-system-x86_64", "mtype")
 	requireFiles(t, ovmfCode, ovmfVars)

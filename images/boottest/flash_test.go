@@ -14,10 +14,10 @@ import (
 	"github.com/lambgate/lambgate/images/internal/builder"
 )
 
-// TestFlashOverStaleDataIsClean flashes onto a file that stands in for a
-// used SD card: garbage where the boot FAT and perm's metadata go. The
-// boot file system and perm must both check clean afterwards, because
-// Flash writes the FAT whole and creates perm on the device itself.
+// TestFlashOverStaleDataIsClean flashes onto a file that plays a used SD
+// card, with garbage where the boot FAT and perm's metadata go. Both file
+// systems must check clean afterwards, because Flash writes the FAT whole
+// and creates perm on the device itself.
 func TestFlashOverStaleDataIsClean(t *testing.T) {
 	requireTools(t, "fsck.vfat", "e2fsck")
 	const size = 1300 << 20

@@ -21,9 +21,9 @@ import (
 	"github.com/lambgate/lambgate/images/internal/builder"
 )
 
-// bootTimeout bounds each wait for a banner. Software emulation on a shared
-// 2-core machine has taken 11 to 15 s per boot; the margin covers load from
-// other jobs.
+// bootTimeout bounds each wait for a banner or a delivery. Boots took 4 to
+// 15 s under software emulation on a shared 2-core machine, and the margin
+// covers load from other jobs.
 const bootTimeout = 3 * time.Minute
 
 const testPassword = "boottest-password"
@@ -139,14 +139,14 @@ type vm struct {
 	smtpPort int
 	httpPort int
 	started  time.Time
-	// exited is closed when qemu ends; waitErr is then its exit status.
+	// exited is closed when qemu ends, and waitErr is then its exit status.
 	exited  chan struct{}
 	waitErr error
 }
 
 // startVM runs qemu with args plus a user-mode network that forwards the
 // guest's ports 25 and 80 to free loopback ports and internalServerAddr to
-// the sink on sinkPort. The process is killed when the test ends; its
+// the sink on sinkPort. The process is killed when the test ends, and its
 // serial console is logged if the test failed.
 func startVM(t *testing.T, binary string, nic string, sinkPort int, args ...string) *vm {
 	t.Helper()
@@ -165,12 +165,14 @@ func startVM(t *testing.T, binary string, nic string, sinkPort int, args ...stri
 	}
 	netdev := fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:80,"+
 		"guestfwd=tcp:%s-cmd:%s", v.smtpPort, v.httpPort, internalServerAddr, self)
+
 	full := append([]string{
 		"-m", "1024", "-smp", "2",
 		"-display", "none", "-monitor", "none",
 		"-serial", "file:" + v.serial,
 		"-netdev", netdev, "-device", nic + ",netdev=net0",
 	}, args...)
+
 	v.cmd = exec.Command(binary, full...)
 	v.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", proxyEnv, sinkPort))
 	out, err := os.Create(filepath.Join(t.TempDir(), "qemu.out"))
@@ -182,6 +184,7 @@ func startVM(t *testing.T, binary string, nic string, sinkPort int, args ...stri
 		t.Fatalf("start %s: %v", binary, err)
 	}
 	v.started = time.Now()
+
 	go func() {
 		v.waitErr = v.cmd.Wait()
 		close(v.exited)
@@ -306,7 +309,7 @@ func (v *vm) gatewayLog(stream string) string {
 		return err.Error()
 	}
 	defer resp.Body.Close()
-	// The log endpoint streams new lines until the client leaves; the
+	// The log endpoint streams new lines until the client leaves, so the
 	// timeout above ends the read.
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)

@@ -19,8 +19,8 @@ import (
 // (see TestMain), which connects it to the sink on a loopback port.
 const internalServerAddr = "10.0.2.100:25"
 
-// proxyEnv names the variable that turns the test binary into that proxy;
-// its value is the sink's port.
+// proxyEnv names the variable that turns the test binary into that proxy.
+// Its value is the sink's port.
 const proxyEnv = "LAMBGATE_BOOTTEST_PROXY_PORT"
 
 // sink is a minimal SMTP server standing in for the internal mail server.
@@ -149,7 +149,7 @@ func (s *sink) waitMessage(t *testing.T, want string) {
 		want, bootTimeout, transcript)
 }
 
-// runProxy copies stdin and stdout to the sink; qemu's guestfwd=...-cmd:
+// runProxy connects stdin and stdout to the sink. qemu's guestfwd=...-cmd:
 // connects them to the guest's TCP connection.
 func runProxy(port string) int {
 	conn, err := net.Dial("tcp", "127.0.0.1:"+port)

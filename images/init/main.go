@@ -20,30 +20,30 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 )
 
-// buildTimestamp is shown on gokrazy's status page; the image builder sets
-// it with -ldflags "-X main.buildTimestamp=...".
+// buildTimestamp is shown on gokrazy's status page. The image builder sets
+// it to the build ID with -ldflags "-X main.buildTimestamp=...".
 var buildTimestamp = "unknown"
 
 const (
 	// dataDir is the gateway's data directory: settings, spool,
 	// quarantine and plugins. /perm is the only writable file system.
 	dataDir = "/perm/lambgate"
-	// seedSettings is the settings file baked into the root file system;
-	// it is copied to dataDir when dataDir holds none yet.
+	// seedSettings is the settings file baked into the root file system. It
+	// is copied to dataDir when dataDir contains none yet.
 	seedSettings = "/etc/lambgate/" + settings.FileName
 	// userDir holds the supervised programs that the image builder adds.
 	userDir = "/user"
 )
 
 // gatewayPrograms are the programs in userDir that take the data directory:
-// the gateway, or the boot probe that stands in for it in boot tests.
+// the gateway, or the boot probe in an image built with -probe.
 var gatewayPrograms = []string{"lambgate", "bootprobe"}
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stdout, nil)).With("program", "init")
 
 	if err := gokrazy.Boot(buildTimestamp); err != nil {
-		// Without /proc, /dev and /perm nothing else can work; exiting makes
+		// Without /proc, /dev and /perm nothing else can work. Exiting makes
 		// the kernel panic and reboot after panic= seconds.
 		logger.Error("gokrazy boot failed", "err", err)
 		os.Exit(1)
@@ -132,7 +132,7 @@ func dhcpInterfaces(s *settings.Settings) []string {
 			names = append(names, iface.Name)
 		}
 	}
-	// TODO: static interfaces are configured by netcfg; nothing starts it
-	// yet, so an appliance with only static interfaces has no addresses.
+	// TODO: netcfg configures static interfaces, but nothing starts it yet,
+	// so an appliance with only static interfaces has no addresses.
 	return names
 }

@@ -97,7 +97,7 @@ func flashDevice(args []string) error {
 		var answer string
 		fmt.Scanln(&answer)
 		if answer != *dev {
-			return errors.New("not confirmed; nothing was written")
+			return errors.New("not confirmed, so nothing was written")
 		}
 	}
 	return run(opts, func(ctx context.Context) (*builder.Result, error) { return builder.Flash(ctx, opts, *dev) })

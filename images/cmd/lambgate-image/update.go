@@ -15,7 +15,7 @@ import (
 )
 
 // pushUpdate writes a new root to a running appliance's inactive root
-// partition, switches to it and reboots; /perm is kept.
+// partition, switches to it and reboots. /perm is kept.
 func pushUpdate(args []string) error {
 	fl := flag.NewFlagSet("lambgate-image update", flag.ExitOnError)
 	host := fl.String("target", "", "appliance to update: HOST or HOST:PORT of gokrazy's web interface (port 80)")
@@ -26,8 +26,8 @@ func pushUpdate(args []string) error {
 	kexec := fl.Bool("kexec", true, "reboot by kexec (amd64), skipping firmware and boot loader")
 	fl.Parse(args)
 	if *host == "" || *root == "" {
-		// TODO: build the root here from -arch vm|pi so one command does a
-		// whole update; today the root comes from a build with -root-o.
+		// TODO: build the root here from -arch vm|pi, so that one command
+		// does a whole update. The root must now come from -root-o.
 		return errors.New("update needs -target HOST and -root FILE (from a build with -root-o)")
 	}
 	pw, err := os.ReadFile(*passwordFile)

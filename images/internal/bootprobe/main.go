@@ -1,10 +1,9 @@
-// Command bootprobe stands in for the gateway in boot tests while the
-// gateway cannot yet serve SMTP. It counts boots in a file of its data
-// directory and sends an SMTP-style banner that carries the count and
-// whether the settings file exists, so a test sees through one TCP
-// connection that the image booted, that /perm is writable and that it
-// survived a reboot. It never reads from the connection beyond QUIT and is
-// not part of a production image.
+// Command bootprobe replaces the gateway in an image built with -probe, to
+// tell image faults from gateway faults. It counts its starts in a file of
+// its data directory and sends an SMTP-style banner with the count, the
+// build ID and whether the settings file exists. One TCP connection then
+// shows that the image booted, that /perm is writable and that it survived
+// a reboot. It is never part of a production image.
 package main
 
 import (
@@ -59,7 +58,7 @@ func main() {
 	}
 }
 
-// serve sends the banner, then answers every line with 250 until QUIT.
+// serve sends the banner, then replies 250 to every line until QUIT.
 func serve(conn net.Conn, banner string) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(time.Minute))
@@ -78,8 +77,8 @@ func serve(conn net.Conn, banner string) {
 	}
 }
 
-// countBoot increments the counter in path and returns the new value; the
-// first boot on a fresh data directory returns 1.
+// countBoot increments the counter in path and returns the new value, which
+// is 1 on a fresh data directory.
 func countBoot(path string) (int, error) {
 	n := 0
 	b, err := os.ReadFile(path)

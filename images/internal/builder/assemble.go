@@ -118,7 +118,7 @@ func copyInto(dst *os.File, src string, off, max int64) error {
 		return err
 	}
 	if st.Size() > max {
-		return fmt.Errorf("root file system is %d MiB, the root partition holds %d MiB: "+
+		return fmt.Errorf("root file system is %d MiB, larger than the %d MiB root partition: "+
 			"remove programs or kernel modules", st.Size()>>20, max>>20)
 	}
 	if _, err := io.Copy(io.NewOffsetWriter(dst, off), in); err != nil {

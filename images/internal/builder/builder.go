@@ -1,9 +1,9 @@
-// Package builder assembles a Lambgate disk image: it compiles the init,
-// gokrazy's helper programs and the gateway, packs them with the kernel's
-// modules into a squashfs root, and lays out boot FAT, root A, root B and
-// an ext4 perm partition. It needs the Go toolchain and the Lambgate
-// checkout, writes only the output files and a temporary directory, and
-// never talks to a running appliance.
+// Package builder assembles a Lambgate disk image. It compiles the init,
+// gokrazy's helper programs and the gateway, and packs them with the
+// kernel's modules into a squashfs root. Then it lays out boot FAT, root A,
+// root B and an ext4 perm partition. It needs the Go toolchain and the
+// Lambgate checkout. It writes only the output files (or the device given
+// to Flash) and a temporary directory, and never talks to an appliance.
 package builder
 
 import (
@@ -30,8 +30,8 @@ const (
 	bootFirstLBA = 8192 // 4 MiB, aligned for SD cards' erase blocks
 	bootSectors  = 100 << 20 / disk.SectorSize
 	rootSectors  = 500 << 20 / disk.SectorSize
-	// minPermBytes leaves room for settings, a spool and the plugin cache;
-	// smaller perm partitions are rejected.
+	// minPermBytes leaves room for settings, a spool and the plugin cache.
+	// Smaller perm partitions are rejected.
 	minPermBytes = 64 << 20
 	// gptBackupSectors is the backup GPT at the end of the disk.
 	gptBackupSectors = 33
@@ -44,16 +44,15 @@ const MinSize = (bootFirstLBA+bootSectors+2*rootSectors+gptBackupSectors)*disk.S
 type Options struct {
 	// Target is TargetVM or TargetPi.
 	Target string
-	// Output is the image file to write; it is replaced.
+	// Output is the image file to write. An existing file is replaced.
 	Output string
 	// RootOutput, when set, also keeps the root squashfs there, which is
 	// what an update pushes to a running appliance.
 	RootOutput string
-	// Size is the image size in bytes, at least MinSize; perm takes
+	// Size is the image size in bytes, at least MinSize. Perm takes
 	// whatever the other partitions leave.
 	Size int64
-	// Hostname is the appliance's name; the partition GUIDs are derived
-	// from it.
+	// Hostname is the appliance's name and the seed of the partition GUIDs.
 	Hostname string
 	// Settings is the settings file baked into the root file system and
 	// copied to /perm on first boot. Nil bakes in DefaultSettings.
@@ -64,13 +63,13 @@ type Options struct {
 	// BuildID identifies the build on the appliance (/etc/lambgate/build-id
 	// and gokrazy's status page).
 	BuildID string
-	// Time is every file's modification time; a fixed value such as the
+	// Time is every file's modification time. A fixed value such as the
 	// last commit's time makes builds reproducible.
 	Time time.Time
-	// Probe puts the boot probe in place of the gateway, for boot tests
-	// while the gateway cannot yet answer SMTP.
+	// Probe puts the boot probe in place of the gateway, to tell image
+	// faults from gateway faults.
 	Probe bool
-	// Progress receives one line per step; nil discards them.
+	// Progress receives one line per step. Nil discards them.
 	Progress io.Writer
 }
 

@@ -15,7 +15,7 @@ import (
 type program struct {
 	// Package is the import path to build.
 	Package string
-	// RootPath is where the binary goes in the root file system.
+	// RootPath is the binary's path in the root file system.
 	RootPath string
 	// LDFlags are extra linker flags, such as -X settings.
 	LDFlags string

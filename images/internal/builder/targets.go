@@ -11,8 +11,8 @@ import (
 
 	"github.com/lambgate/lambgate/images/internal/fat16"
 
-	// The kernel and firmware modules hold no Go code; importing them
-	// keeps them in go.mod, so go mod tidy does not drop the files the
+	// The kernel and firmware modules contain no Go code. Importing them
+	// keeps them in go.mod, so that go mod tidy keeps the files that the
 	// builder copies from the module cache.
 	_ "github.com/gokrazy/firmware"
 	_ "github.com/gokrazy/kernel.amd64"
@@ -32,16 +32,16 @@ const (
 
 // systemdBootEFI is Debian's systemd-boot (package systemd-boot-efi). It
 // reads loader/entries/gokrazy.conf, whose root= gokrazy's runtime
-// rewrites to switch root partitions; a unified kernel image would carry
+// rewrites to switch root partitions. A unified kernel image would carry
 // a command line that the runtime cannot rewrite.
 const systemdBootEFI = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
-// target is what differs between images for different hardware.
+// target describes the hardware-specific parts of an image.
 type target struct {
 	goarch string
 	// kernelModule provides vmlinuz and lib/modules.
 	kernelModule string
-	// cmdline is the kernel command line without root=; root= is added
+	// cmdline is the kernel command line without root=, which is added
 	// from the partition GUIDs.
 	cmdline string
 	// bootFiles returns the boot partition's files other than the kernel
@@ -75,8 +75,8 @@ func vmBootFiles(ctx context.Context, b *build, cmdline string) ([]fat16.File, e
 			"(scripts/install-deps.sh)", err)
 	}
 	entry := "title Lambgate\nlinux /vmlinuz\noptions " + cmdline + "\n"
-	// TODO: legacy BIOS boot needs an MBR boot loader that loads vmlinuz;
-	// the image boots through UEFI or a loader given kernel and cmdline.
+	// TODO: legacy BIOS boot needs an MBR boot loader that loads vmlinuz.
+	// The image boots only through UEFI or a loader given kernel and cmdline.
 	return []fat16.File{
 		{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
 		{Path: "loader/loader.conf", Data: []byte("default gokrazy.conf\ntimeout 0\n")},

@@ -2,11 +2,12 @@
 // system with one FAT copy, a fixed root directory and every file stored in
 // consecutive clusters.
 //
-// That layout is what gokrazy's runtime FAT reader (github.com/gokrazy/internal/fat)
-// can parse when it rewrites cmdline.txt in place to switch between root A
-// and B: it locates the root directory as reserved sectors plus one FAT, and
-// it reads a file as one extent from its first cluster. The package never
-// reads or modifies an existing file system; it only creates new ones.
+// gokrazy's runtime rewrites cmdline.txt in place to switch between root A
+// and B, and its FAT reader (github.com/gokrazy/internal/fat) parses only
+// this layout. It finds the root directory after the reserved sectors and
+// one FAT, and it reads each file as one extent from its first cluster.
+// The package only creates new file systems and never reads or modifies
+// an existing one.
 package fat16
 
 import (
@@ -246,6 +247,8 @@ func bootSector(geo geometry, opts Options) []byte {
 	// partition is never booted by a BIOS, but readers check the jump.
 	copy(b[0:], []byte{0xeb, 0x3c, 0x90})
 	copy(b[3:11], "LAMBGATE")
+
+	// BIOS parameter block.
 	le := binary.LittleEndian
 	le.PutUint16(b[11:], sectorSize)
 	b[13] = byte(geo.sectorsPerCluster)
@@ -262,11 +265,14 @@ func bootSector(geo geometry, opts Options) []byte {
 	le.PutUint16(b[24:], 32) // sectors per track: unused with LBA
 	le.PutUint16(b[26:], 64) // heads: unused with LBA
 	le.PutUint32(b[28:], opts.HiddenSectors)
+
+	// Extended BIOS parameter block of FAT12 and FAT16.
 	b[36] = 0x80 // drive number
 	b[38] = 0x29 // extended boot signature: the next three fields are valid
 	le.PutUint32(b[39:], opts.VolumeID)
 	copy(b[43:54], padRight(strings.ToUpper(opts.Label), 11))
 	copy(b[54:62], "FAT16   ")
+
 	b[62] = 0xeb // jmp $
 	b[63] = 0xfe
 	b[510] = 0x55

@@ -23,8 +23,8 @@ import (
 // has no leading slash ("etc/hostname").
 type Entry struct {
 	Path string
-	// Data is the content of a regular file; ignored for directories and
-	// symlinks.
+	// Data is the content of a regular file. Directories and symlinks
+	// ignore it.
 	Data []byte
 	// Source, when set, is a host file whose content is copied instead of
 	// Data (binaries and kernel modules are large).
@@ -36,16 +36,14 @@ type Entry struct {
 	Target string
 }
 
-// blockSize is squashfs's usual 128 KiB; go-diskfs's own default for a new
-// file system is an invalid 512 bytes.
+// blockSize is squashfs's usual 128 KiB. go-diskfs v1.9.4 defaults to an
+// invalid 512 bytes for a new file system.
 const blockSize = 128 << 10
 
 // Write builds a squashfs holding entries at path out. Every file gets
 // modTime and owner root, and the superblock's creation time is set to
 // modTime, so the same entries always give the same bytes.
 func Write(out string, entries []Entry, modTime time.Time) error {
-	// go-diskfs builds the file system from a workspace directory on the
-	// host, which it never removes; this function removes it.
 	// Absolute, because Finalize below runs in another working directory.
 	out, err := filepath.Abs(out)
 	if err != nil {
@@ -60,6 +58,8 @@ func Write(out string, entries []Entry, modTime time.Time) error {
 	if err != nil {
 		return fmt.Errorf("rootfs: create squashfs %s: %w", out, err)
 	}
+	// go-diskfs builds the file system from a workspace directory on the
+	// host and never removes it.
 	work := fsys.Workspace()
 	defer os.RemoveAll(work)
 

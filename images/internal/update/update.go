@@ -23,8 +23,8 @@ type Client struct {
 	// BaseURL is http://HOST[:PORT] of gokrazy's status page (port 80 on
 	// an appliance).
 	BaseURL string
-	// Password is the content of the image's gokr-pw.txt; the user name
-	// is always "gokrazy".
+	// Password is the content of the image's gokr-pw.txt. The user name is
+	// always "gokrazy".
 	Password string
 	// HTTP defaults to a client with a 5-minute timeout.
 	HTTP *http.Client
@@ -74,7 +74,7 @@ func (c *Client) Switch(ctx context.Context) error {
 // Reboot stops the supervised programs (waiting at most waitPerSignal for
 // each of SIGTERM and SIGKILL), unmounts /perm and restarts the appliance.
 // With kexec, gokrazy's amd64 runtime starts vmlinuz with cmdline.txt
-// directly, skipping firmware and boot loader; without it the machine
+// directly and skips firmware and boot loader. Without it, the machine
 // resets and boots through its firmware, as after a power cut.
 func (c *Client) Reboot(ctx context.Context, waitPerSignal time.Duration, kexec bool) error {
 	path := "/reboot?wait_per_signal=" + waitPerSignal.String()

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// fakeAppliance records requests the way gokrazy's handlers answer them:
+// fakeAppliance records requests and replies like gokrazy's handlers:
 // /update/root returns the SHA-256 of what it wrote.
 type fakeAppliance struct {
 	written  []byte
