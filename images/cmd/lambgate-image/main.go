@@ -92,6 +92,9 @@ func flashDevice(args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := os.Stat(*dev); err != nil {
+		return err
+	}
 	if !*yes {
 		fmt.Fprintf(os.Stderr, "This erases %s. Type the device name again to continue: ", *dev)
 		var answer string
@@ -162,7 +165,7 @@ func run(opts builder.Options, do func(context.Context) (*builder.Result, error)
 
 func printSummary(res *builder.Result, buildID string, took time.Duration) {
 	fmt.Printf("image   %s\n", res.Path)
-	fmt.Printf("size    %d bytes (%d MiB), sparse\n", res.Size, res.Size>>20)
+	fmt.Printf("size    %d bytes (%d MiB)\n", res.Size, res.Size>>20)
 	fmt.Printf("build   %s (%.0fs)\n", buildID, took.Seconds())
 	fmt.Printf("cmdline %s\n", res.Cmdline)
 	fmt.Printf("%-3s %-8s %10s %10s %9s  %s\n", "#", "name", "first LBA", "last LBA", "MiB", "PARTUUID")
