@@ -230,13 +230,18 @@ func (p *progress) step(what string) {
 	p.done()
 	p.n++
 	p.started = time.Now()
-	fmt.Fprintf(p.w, "[%d/%d] %s ... ", p.n, p.total, what)
+	fmt.Fprintf(p.w, "[%d/%d] %s", p.n, p.total, what)
+}
+
+// note prints a word on the current step's line.
+func (p *progress) note(word string) {
+	fmt.Fprintf(p.w, " %s", word)
 }
 
 func (p *progress) done() {
 	if p.started.IsZero() {
 		return
 	}
-	fmt.Fprintf(p.w, "%.1fs\n", time.Since(p.started).Seconds())
+	fmt.Fprintf(p.w, " ... %.1fs\n", time.Since(p.started).Seconds())
 	p.started = time.Time{}
 }

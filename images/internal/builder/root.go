@@ -27,17 +27,21 @@ func (b *build) programs() []program {
 }
 
 func (b *build) buildRoot(ctx context.Context, out string) error {
-	b.progress.step(fmt.Sprintf("compiling programs for linux/%s", b.target.goarch))
+	progs := b.programs()
+	b.progress.step(fmt.Sprintf("compiling %d programs for linux/%s:", len(progs), b.target.goarch))
 	binDir := filepath.Join(b.work, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
 	var entries []rootfs.Entry
-	for _, prog := range b.programs() {
+	for _, prog := range progs {
 		bin, err := compile(ctx, b.moduleRoot, binDir, b.target.goarch, prog)
 		if err != nil {
 			return err
 		}
+		// A cold build cache takes about a minute, so name each program
+		// as it is done.
+		b.progress.note(filepath.Base(prog.RootPath))
 		entries = append(entries, rootfs.Entry{Path: prog.RootPath, Source: bin, Mode: 0o755})
 	}
 
