@@ -95,13 +95,16 @@ func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 		"-drive", "file="+image+",format=raw,if=virtio")
 	banner := v.waitBanner(t, "220 lambgate-test ")
 	t.Logf("UEFI boot answered after %.1fs: %s", time.Since(v.started).Seconds(), banner)
-	v.waitBuild(t, "uefi-first")
+	ctx := context.Background()
+	c := &update.Client{BaseURL: v.baseURL(), Password: testPassword}
+	waitBuild(t, c, "uefi-first")
 	if err := v.sendMail("alice@sender.test", "bob@example.test", "queued-before-update"); err != nil {
 		t.Fatalf("send to the relay domain example.test: %v", err)
 	}
 
-	ctx := context.Background()
-	c := &update.Client{BaseURL: v.baseURL(), Password: testPassword}
+	if id, err := update.RootBuildID(newRoot); err != nil || id != "uefi-second" {
+		t.Fatalf("build ID of the new root = %q, %v; want uefi-second", id, err)
+	}
 	if err := c.PushRoot(ctx, newRoot); err != nil {
 		t.Fatalf("push root: %v", err)
 	}
@@ -115,7 +118,7 @@ func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 	}
 	rebooted := time.Now()
 	sink.setDeferral(false)
-	v.waitBuild(t, "uefi-second")
+	waitBuild(t, c, "uefi-second")
 	t.Logf("updated appliance served build uefi-second %.1fs after the reboot request",
 		time.Since(rebooted).Seconds())
 	sink.waitMessage(t, "Subject: queued-before-update")
@@ -213,5 +216,15 @@ func checkPartitionTable(t *testing.T, image string) {
 	}
 	if start := binary.LittleEndian.Uint32(entry[8:]); start != 8192 {
 		t.Errorf("MBR entry 1 starts at sector %d, want 8192 (the boot FAT)", start)
+	}
+}
+
+// waitBuild waits until gokrazy's status page shows buildID.
+func waitBuild(t *testing.T, c *update.Client, buildID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	if err := c.WaitBuild(ctx, buildID, time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -314,27 +314,3 @@ func (v *vm) gatewayLog(stream string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
-
-// waitBuild polls gokrazy's status page until it shows buildID, which the
-// image builder passes to the init as its build timestamp.
-func (v *vm) waitBuild(t *testing.T, buildID string) {
-	t.Helper()
-	deadline := time.Now().Add(bootTimeout)
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequest(http.MethodGet, v.baseURL()+"/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.SetBasicAuth("gokrazy", testPassword)
-		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), buildID) {
-				return
-			}
-		}
-		time.Sleep(time.Second)
-	}
-	t.Fatalf("gokrazy's status page did not show build %s within %s", buildID, bootTimeout)
-}

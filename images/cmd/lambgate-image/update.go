@@ -24,6 +24,7 @@ func pushUpdate(args []string) error {
 		"password file the image was built with")
 	reboot := fl.Bool("reboot", true, "reboot into the new root after switching")
 	kexec := fl.Bool("kexec", true, "reboot by kexec (amd64), skipping firmware and boot loader")
+	wait := fl.Duration("wait", 5*time.Minute, "how long to wait for the appliance to run the new build after the reboot")
 	fl.Parse(args)
 	if *host == "" || *root == "" {
 		// TODO: build the root here from -arch vm|pi, so that one command
@@ -39,6 +40,11 @@ func pushUpdate(args []string) error {
 		base = "http://" + base
 	}
 	c := &update.Client{BaseURL: base, Password: strings.TrimSpace(string(pw))}
+
+	buildID, err := update.RootBuildID(*root)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -57,5 +63,15 @@ func pushUpdate(args []string) error {
 		return nil
 	}
 	fmt.Fprintln(os.Stderr, "rebooting")
-	return c.Reboot(ctx, 10*time.Second, *kexec)
+	if err := c.Reboot(ctx, 10*time.Second, *kexec); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "waiting for build %s ... ", buildID)
+	waitCtx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	if err := c.WaitBuild(waitCtx, buildID, 2*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "running after %.0fs\n", time.Since(start).Seconds())
+	return nil
 }

@@ -16,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 )
 
 // Client talks to one appliance's gokrazy web interface.
@@ -83,6 +86,44 @@ func (c *Client) Reboot(ctx context.Context, waitPerSignal time.Duration, kexec 
 	}
 	_, err := c.do(ctx, http.MethodPost, path, nil)
 	return err
+}
+
+// WaitBuild polls gokrazy's status page until it shows buildID, the init's
+// build timestamp, which the image builder sets to the build ID.
+func (c *Client) WaitBuild(ctx context.Context, buildID string, every time.Duration) error {
+	for {
+		page, err := c.do(ctx, http.MethodGet, "/", nil)
+		if err == nil && strings.Contains(page, buildID) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("appliance did not come back with build %s: %w", buildID, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+// RootBuildID reads /etc/lambgate/build-id from a root squashfs.
+func RootBuildID(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	fsys, err := squashfs.Read(file.New(f, true), st.Size(), 0, 0)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a squashfs root: %w", path, err)
+	}
+	b, err := fsys.ReadFile("etc/lambgate/build-id")
+	if err != nil {
+		return "", fmt.Errorf("%s has no etc/lambgate/build-id: build it with lambgate-image -root-o: %w", path, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (string, error) {

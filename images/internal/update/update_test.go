@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lambgate/lambgate/images/internal/rootfs"
 )
 
 // fakeAppliance records requests and replies like gokrazy's handlers:
@@ -94,5 +96,62 @@ func TestWrongPasswordNamesPasswordFile(t *testing.T) {
 	err := c.Switch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "password file") {
 		t.Errorf("Switch = %v, want an error that points at the password file", err)
+	}
+}
+
+func TestWaitBuildSeesNewBuild(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls < 3 {
+			io.WriteString(w, "built at old-build")
+			return
+		}
+		io.WriteString(w, "built at new-build")
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, Password: "secret"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.WaitBuild(ctx, "new-build", 10*time.Millisecond); err != nil {
+		t.Fatalf("WaitBuild: %v", err)
+	}
+	if calls != 3 {
+		t.Errorf("status page fetched %d times, want 3", calls)
+	}
+}
+
+func TestWaitBuildTimesOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "built at old-build")
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, Password: "secret"}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.WaitBuild(ctx, "new-build", 10*time.Millisecond); err == nil {
+		t.Error("WaitBuild returned nil although the build never appeared")
+	}
+}
+
+func TestRootBuildIDReadsSquashfs(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root.squashfs")
+	entries := []rootfs.Entry{{Path: "etc/lambgate/build-id", Data: []byte("abc123-20260501T120000Z\n"), Mode: 0o644}}
+	if err := rootfs.Write(root, entries, time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := RootBuildID(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "abc123-20260501T120000Z" {
+		t.Errorf("build ID %q, want abc123-20260501T120000Z", id)
+	}
+}
+
+func TestRootBuildIDRejectsNonSquashfs(t *testing.T) {
+	_, err := RootBuildID(writeRoot(t))
+	if err == nil {
+		t.Error("RootBuildID accepted a file that is not a squashfs")
 	}
 }
