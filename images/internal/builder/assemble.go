@@ -54,7 +54,7 @@ func (b *build) assemble(ctx context.Context, rootImage string) (*Result, error)
 
 	// root=PARTUUID=<boot GUID>/PARTNROFF=1 names partition 2 relative to
 	// partition 1. gokrazy's runtime rewrites PARTNROFF to 2 to boot root B,
-	// and unlike /dev/sda2 it holds under virtio, NVMe and USB alike.
+	// and unlike /dev/sda2 it works under virtio, NVMe and USB alike.
 	cmdline := fmt.Sprintf("root=PARTUUID=%s/PARTNROFF=1 %s", guids[0], b.target.cmdline)
 	bootFiles, err := b.bootFiles(ctx, cmdline)
 	if err != nil {
@@ -122,7 +122,7 @@ func copyInto(dst *os.File, src string, off, max int64) error {
 			"remove programs or kernel modules", st.Size()>>20, max>>20)
 	}
 	if _, err := io.Copy(io.NewOffsetWriter(dst, off), in); err != nil {
-		return fmt.Errorf("copy root file system: %w", err)
+		return fmt.Errorf("copy the root file system into root A: %w", err)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func Flash(ctx context.Context, opts Options, dev string) (*Result, error) {
 	defer out.Close()
 	size, err := out.Seek(0, io.SeekEnd)
 	if err != nil {
-		return nil, fmt.Errorf("size of %s: %w", dev, err)
+		return nil, fmt.Errorf("read the size of %s: %w", dev, err)
 	}
 	opts.Size = size / disk.SectorSize * disk.SectorSize
 

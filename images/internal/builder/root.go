@@ -55,8 +55,8 @@ func (b *build) buildRoot(ctx context.Context, out string) error {
 	for _, dir := range []string{"bin", "dev", "etc", "proc", "sys", "tmp", "perm", "lib", "run", "mnt", "user", "gokrazy"} {
 		entries = append(entries, rootfs.Entry{Path: dir, Mode: fs.ModeDir})
 	}
-	// /var lives on /perm. The symlink's target must exist in the image
-	// (see rootfs.Write); the /perm mount hides this empty directory.
+	// /var lives on /perm. rootfs.Write needs the symlink's target in the
+	// image, and the /perm mount hides this empty directory.
 	entries = append(entries,
 		rootfs.Entry{Path: "var", Mode: fs.ModeSymlink, Target: "/perm/var"},
 		rootfs.Entry{Path: "perm/var", Mode: fs.ModeDir},
@@ -64,10 +64,11 @@ func (b *build) buildRoot(ctx context.Context, out string) error {
 	return rootfs.Write(out, entries, b.opts.Time)
 }
 
-// etcEntries returns the /etc files that gokrazy's runtime reads: the
-// hostname (the init fails without it), the status page password and
-// ports, resolv.conf (written by the DHCP client under /tmp), the time
-// zone, CA certificates, and Lambgate's own settings seed and build ID.
+// etcEntries returns the /etc files of the root file system. gokrazy's
+// runtime reads the hostname (the init fails without it), the status
+// page's password and ports, and resolv.conf, which the DHCP client writes
+// under /tmp. The programs read the time zone and CA certificates, and
+// Lambgate's init reads the settings seed and build ID.
 func (b *build) etcEntries() []rootfs.Entry {
 	hosts := "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 " + b.opts.Hostname + "\n"
 	entries := []rootfs.Entry{
@@ -77,8 +78,8 @@ func (b *build) etcEntries() []rootfs.Entry {
 		{Path: "etc/http-port.txt", Data: []byte("80"), Mode: 0o644},
 		{Path: "etc/https-port.txt", Data: []byte("443"), Mode: 0o644},
 		{Path: "etc/resolv.conf", Mode: fs.ModeSymlink, Target: "/tmp/resolv.conf"},
-		// Placeholder so the symlink resolves at build time; the tmpfs on
-		// /tmp hides it.
+		// Placeholder so that the symlink resolves at build time. The tmpfs
+		// on /tmp hides it.
 		{Path: "tmp/resolv.conf", Mode: 0o644},
 		{Path: "etc/localtime", Data: utcZoneInfo(), Mode: 0o644},
 		{Path: "etc/lambgate/lambgate.toml", Data: b.opts.Settings, Mode: 0o644},
@@ -128,7 +129,7 @@ func kernelModules(kernelDir string) ([]rootfs.Entry, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kernel modules in %s: %w", base, err)
+		return nil, fmt.Errorf("read kernel modules in %s: %w", base, err)
 	}
 	return entries, nil
 }
