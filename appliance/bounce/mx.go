@@ -113,7 +113,7 @@ func (d *MXDeliverer) logResult(env *envelope.Envelope, r envelope.Result) {
 	if !env.Received.IsZero() {
 		delay = time.Since(env.Received).Round(time.Millisecond)
 	}
-	d.log.Info("bounce delivery",
+	d.log.Debug("bounce delivery",
 		"queue_id", env.QueueID,
 		"from", "<>",
 		"rcpt", r.Recipient,

@@ -163,7 +163,7 @@ func (m *Maildir) Deliver(ctx context.Context, env *envelope.Envelope, body enve
 
 	for _, res := range results {
 		if res.Delivered {
-			m.log.Info("maildir result", "queue_id", env.QueueID, "from", env.From,
+			m.log.Debug("maildir result", "queue_id", env.QueueID, "from", env.From,
 				"rcpt", res.Recipient, "relay", relayName, "status", "sent",
 				"delay", delay(env).String(), "reason", res.Text)
 		}

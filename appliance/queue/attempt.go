@@ -53,7 +53,7 @@ func (q *Queue) process(env *envelope.Envelope) outcome {
 		err := q.spool.Remove(spool.AreaQueue, env.QueueID)
 		switch {
 		case err == nil:
-			q.log.Info("removed", "queue_id", env.QueueID)
+			q.log.Debug("removed", "queue_id", env.QueueID)
 		case !errors.Is(err, spool.ErrNotFound):
 			// Keep the final states on disk, so a restart does not send
 			// the delivered recipients again but only retries the removal.
@@ -181,7 +181,7 @@ func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (bool
 			delivered = true
 			q.emit(Event{
 				Type: EventDelivered, QueueID: env.QueueID, Kind: env.Kind, Recipient: r.Address,
-				Code: res.Code, Relay: res.Relay, Delay: now.Sub(env.Received),
+				Code: res.Code, Relay: res.Relay, Reason: replyText(res), Delay: now.Sub(env.Received),
 			}, cfg.OnEvent)
 		case res.Permanent:
 			r.LastCode = res.Code

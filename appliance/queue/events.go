@@ -85,6 +85,11 @@ func (q *Queue) emit(ev Event, hook func(Event)) {
 	case EventDelivered:
 		q.counters.delivered.Add(1)
 		attrs = append(attrs, "status", "sent")
+		if ev.Reason != "" {
+			// The next hop's reply, with its own queue id, as mail
+			// administrators know it from Postfix's "status=sent (250 ...)".
+			attrs = append(attrs, "reason", ev.Reason)
+		}
 	case EventDeferred:
 		q.counters.deferrals.Add(1)
 		attrs = append(attrs, "status", "deferred", "reason", ev.Reason,

@@ -193,7 +193,7 @@ func (r *Relay) logResults(env *envelope.Envelope, results []envelope.Result) {
 		case res.Permanent:
 			status = "bounced"
 		}
-		r.log.Info("relay result", "queue_id", env.QueueID, "from", env.From,
+		r.log.Debug("relay result", "queue_id", env.QueueID, "from", env.From,
 			"rcpt", res.Recipient, "relay", res.Relay, "status", status,
 			"delay", delay.String(), "reason", fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text))
 	}
