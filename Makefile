@@ -5,7 +5,7 @@ BIN     := bin
 DATA    ?= data
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: all build run test deps vet bench plugins clean
+.PHONY: all build run test test-boot deps vet bench plugins image-vm image-pi flash clean
 
 all: build
 
@@ -27,9 +27,30 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 
 # The whole suite, real components included (Postfix, swaks, smtp-source,
-# network namespaces as root).
+# network namespaces and Chromium as root), then the qemu boot tests.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) test-boot
+
+# Boots the VM and arm64 images in qemu under software emulation.
+test-boot:
+	$(GO) test -count=1 -tags boottest -timeout 30m ./images/boottest/
+
+# Builds the bundled filter plugins into bin/plugins.
+plugins:
+	bash plugins/build.sh $(BIN)/plugins
+
+# Appliance images in images/out (see docs/images.md).
+image-vm:
+	bash images/build.sh vm
+
+image-pi:
+	bash images/build.sh pi
+
+# Writes the Raspberry Pi image to a device: make flash DEV=/dev/sdX
+flash:
+	@test -n "$(DEV)" || { echo "usage: make flash DEV=/dev/sdX"; exit 2; }
+	bash images/build.sh flash $(DEV)
 
 bench: deps build
 	bash scripts/bench.sh
