@@ -174,8 +174,9 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 }
 
 // innerText reads the rendered text of the first element matching the CSS
-// selector sel. It asks the page itself rather than chromedp's copy of the
-// DOM, which can hold a stale node after live.js swapped the content.
+// selector sel. It evaluates a script in the page rather than reading
+// chromedp's copy of the DOM, which can hold a stale node after live.js
+// swapped the content.
 func innerText(ctx context.Context, sel string) (string, error) {
 	quoted, _ := json.Marshal(sel)
 	return chromedp.Run(ctx, chromedp.Evaluate[string](

@@ -18,15 +18,15 @@ import (
 )
 
 // The admin listener serves HTTPS and plain HTTP on the one admin address
-// ([admin] listen, 127.0.0.1:8443 by default): the first byte of a
-// connection tells a TLS handshake from an HTTP request. Plain HTTP gets a
-// redirect to the HTTPS URL, except /metrics and /healthz, which Prometheus
-// and health checks read without a session or a trusted certificate. One
-// port keeps clear of gokrazy's status page on port 80 and needs no second
-// settings key.
+// ([admin] listen, 127.0.0.1:8443 by default). The first byte of a
+// connection distinguishes a TLS handshake from an HTTP request. Plain HTTP
+// gets a redirect to the HTTPS URL, except /metrics and /healthz, which
+// Prometheus and health checks read without a session or a trusted
+// certificate. One port keeps clear of gokrazy's status page on port 80 and
+// needs no second settings key.
 // TODO: a separate redirect port (so that http://appliance/ works without
-// a port number) needs a settings key such as admin.redirect_listen; gokrazy
-// owns port 80 on the appliance.
+// a port number) needs a settings key such as admin.redirect_listen, because
+// gokrazy owns port 80 on the appliance.
 
 // adminHandler routes the admin listener's requests.
 type adminHandler struct {

@@ -135,7 +135,7 @@ func (b webBackend) RetryNow() { b.g.queue.Kick() }
 
 // Delete removes a message without a DSN.
 // TODO: the queue has no method to drop one message, so a queued message is
-// removed from the spool and the queue forgets it at its next attempt, which
+// removed from the spool and the queue drops it at its next attempt, which
 // Kick makes due now. An attempt already running may still deliver it.
 func (b webBackend) Delete(area spool.Area, queueID string) error {
 	if err := b.g.spool.Remove(area, queueID); err != nil {
@@ -164,6 +164,7 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 	if env.Kind == envelope.KindBounce {
 		return errBounceOfBounce
 	}
+
 	var failed []envelope.Recipient
 	for i := range env.Recipients {
 		r := &env.Recipients[i]
@@ -177,6 +178,7 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 	if len(failed) == 0 {
 		return fmt.Errorf("message %s has no pending recipient to bounce", queueID)
 	}
+
 	if err := b.g.bouncer.Bounce(ctx, env, msg, failed); err != nil {
 		return fmt.Errorf("bounce of %s failed, the message stays queued: %w", queueID, err)
 	}

@@ -131,8 +131,9 @@ func checkPasswordRules(pw, confirm string) string {
 	return ""
 }
 
-// setPassword hashes pw with bcrypt and saves it; every existing session
-// ends, so a changed password locks out whoever knew the old one.
+// setPassword hashes pw with bcrypt and saves it. It also ends every
+// existing session, so that a changed password locks out anyone logged in
+// with the old one.
 func (a *authStore) setPassword(pw string) error {
 	hash, err := bcrypt.GenerateFromPassword([]byte(pw), a.cost)
 	if err != nil {

@@ -72,6 +72,7 @@ func generateCertificate(certPath, keyPath, hostname string) error {
 	if err := os.MkdirAll(filepath.Dir(certPath), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(certPath), err)
 	}
+
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -95,6 +96,7 @@ func generateCertificate(certPath, keyPath, hostname string) error {
 	if err != nil {
 		return err
 	}
+
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return err

@@ -73,8 +73,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", Data: d})
 }
 
-// interfaceStates reports the configured interfaces with their link state
-// and addresses as the kernel sees them. With no interface section (a
+// interfaceStates returns the configured interfaces with the link state and
+// addresses that the kernel reports. With no interface section (a
 // development machine) it lists the machine's interfaces without roles.
 func interfaceStates(st *settings.Settings) []interfaceStatus {
 	var out []interfaceStatus

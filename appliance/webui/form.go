@@ -23,6 +23,7 @@ type field struct {
 	Value   string
 	Checked bool
 	Options []string
+	Help    string
 	Error   string
 }
 
@@ -99,7 +100,7 @@ func structFields(prefix string, v reflect.Value, errs map[string]string, keep f
 }
 
 func makeField(key string, v reflect.Value, errs map[string]string) field {
-	f := field{Key: key, Label: key[strings.LastIndex(key, ".")+1:], Error: errs[key]}
+	f := field{Key: key, Label: key[strings.LastIndex(key, ".")+1:], Help: helpFor(key), Error: errs[key]}
 	f.Label = strings.ReplaceAll(f.Label, "_", " ")
 	switch {
 	case v.Type() == durationType:

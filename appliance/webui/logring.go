@@ -102,8 +102,8 @@ func (r *LogRing) Entries(queueID, text string, limit int) []LogEntry {
 // countMailEvent turns the gateway's per-message log lines into chart
 // counters.
 // TODO: smtpd has no counters of its own, so accepted and rejected mail is
-// counted from its "received" and "rejected" log lines; a renamed message
-// there silently zeroes the chart.
+// counted from its "received" and "rejected" log lines. A renamed log
+// message there silently zeroes the chart.
 func countMailEvent(s *Series, e LogEntry) {
 	switch e.Message {
 	case "received":

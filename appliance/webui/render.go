@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// view is what every page template gets.
+// view is the data of every page template.
 type view struct {
 	Title    string
 	Nav      string

@@ -21,8 +21,8 @@ import (
 //go:embed templates static
 var assets embed.FS
 
-// Backend is the running gateway as the web UI sees it. The gateway
-// package implements it; tests use a fake.
+// Backend is the web UI's access to the running gateway. The gateway
+// package implements it, and tests use a fake.
 type Backend interface {
 	// Settings returns a copy of the settings in force.
 	Settings() *settings.Settings
@@ -114,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+
 	auth, err := openAuthStore(cfg.StateDir, cfg.BcryptCost, cfg.Now)
 	if err != nil {
 		return nil, err
@@ -122,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Log,
@@ -230,7 +232,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // deny redirects a page request and rejects anything else, so that a script
-// or a form post never gets a login page as its answer.
+// or a form post never receives a login page as its response.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, to, msg string) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		http.Redirect(w, r, to, http.StatusSeeOther)

@@ -124,3 +124,18 @@ func TestSettingsImportValidated(t *testing.T) {
 		t.Errorf("hostname after import = %q, want mx2.example.org", got)
 	}
 }
+
+func TestSettingsHelpFromDefaultFile(t *testing.T) {
+	for key, want := range map[string]string{
+		"inbound.max_message_bytes": "SIZE limit advertised in EHLO, in bytes.",
+		"recipients.unknown":        "550 5.1.1 at RCPT time",
+		"interface[2].bounce_table": "policy routing",
+	} {
+		if got := helpFor(key); !strings.Contains(got, want) {
+			t.Errorf("help of %s = %q, want it to contain %q", key, got, want)
+		}
+	}
+	if got := helpFor("inbound.tls_key"); got != "" {
+		t.Errorf("help of inbound.tls_key = %q: the comment above tls_cert belongs to tls_cert only", got)
+	}
+}

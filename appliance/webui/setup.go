@@ -7,8 +7,8 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 )
 
-// wizardKeys are the settings the setup wizard asks for; every other
-// setting keeps its default until the Settings page changes it.
+// wizardKeys are the settings the setup wizard shows. Every other setting
+// keeps its current value until the Settings page changes it.
 var wizardKeys = map[string]bool{
 	"hostname":                true,
 	"domains.relay":           true,
@@ -27,7 +27,7 @@ func wizardField(key string) bool {
 	return wizardKeys[key] || strings.HasPrefix(key, "interface[")
 }
 
-// setupData is what the wizard template shows.
+// setupData is the data of the wizard template.
 type setupData struct {
 	Sections       []section
 	Errors         []string
