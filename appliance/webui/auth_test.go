@@ -213,3 +213,55 @@ func TestSessionsFileHoldsNoToken(t *testing.T) {
 		t.Error("sessions file lacks the session's hash")
 	}
 }
+
+func TestSetupCannotRunTwice(t *testing.T) {
+	h := newHarness(t)
+	h.completeSetup(h.client)
+
+	attacker := h.newClient()
+	form := setupForm(h.csrf(attacker, "/login"))
+	form.Set("password", "attacker password")
+	form.Set("password_confirm", "attacker password")
+	if r := h.post(attacker, "/setup", form); r.status != http.StatusUnauthorized {
+		t.Errorf("second setup: status %d, want 401", r.status)
+	}
+	if h.srv.auth.checkPassword("attacker password") {
+		t.Fatal("a second setup replaced the admin password")
+	}
+	if !h.srv.auth.checkPassword(testPassword) {
+		t.Error("the admin password no longer works")
+	}
+}
+
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	h := newHarness(t)
+	h.completeSetup(h.client)
+	other := h.newClient()
+	if r := h.login(other, testPassword); r.status != http.StatusSeeOther {
+		t.Fatalf("second login: status %d", r.status)
+	}
+
+	wrong := url.Values{"csrf": {h.csrf(h.client, "/settings")}, "current_password": {"not it at all"},
+		"new_password": {"a new password 1"}, "new_password_confirm": {"a new password 1"}}
+	if r := h.post(h.client, "/password", wrong); r.status != http.StatusUnauthorized {
+		t.Errorf("wrong current password: status %d, want 401", r.status)
+	}
+
+	change := url.Values{"csrf": {h.csrf(h.client, "/settings")}, "current_password": {testPassword},
+		"new_password": {"a new password 1"}, "new_password_confirm": {"a new password 1"}}
+	if r := h.post(h.client, "/password", change); r.status != http.StatusSeeOther {
+		t.Fatalf("password change: status %d, want 303:\n%s", r.status, r.body)
+	}
+	if r := h.get(h.client, "/settings"); r.status != http.StatusOK {
+		t.Errorf("the browser that changed the password lost its session: status %d", r.status)
+	}
+	if r := h.get(other, "/"); r.status != http.StatusSeeOther {
+		t.Errorf("another browser kept its session after the change: status %d", r.status)
+	}
+	if !h.srv.auth.checkPassword("a new password 1") {
+		t.Error("the new password does not work")
+	}
+	if h.srv.auth.checkPassword(testPassword) {
+		t.Error("the old password still works")
+	}
+}

@@ -57,6 +57,41 @@ func (s *Server) startSession(w http.ResponseWriter) error {
 	return nil
 }
 
+// changePassword replaces the admin password after checking the current
+// one. Every session ends with it, and this browser gets a new one.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	fail := func(status int, msg string) {
+		s.renderSettings(w, r, status, s.cfg.Backend.Settings(), nil, settingsData{PasswordError: msg})
+	}
+	if wait := s.limiter.blocked(ip); wait > 0 {
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed password checks from %s. Wait %d minute(s).",
+			ip, int(math.Ceil(wait.Minutes()))))
+		return
+	}
+	if !s.auth.checkPassword(r.PostFormValue("current_password")) {
+		s.limiter.fail(ip)
+		s.log.Warn("password change rejected", "remote", ip, "reason", "wrong current password")
+		fail(http.StatusUnauthorized, "The current password is wrong.")
+		return
+	}
+	if msg := checkPasswordRules(r.PostFormValue("new_password"), r.PostFormValue("new_password_confirm")); msg != "" {
+		fail(http.StatusUnprocessableEntity, msg)
+		return
+	}
+	if err := s.auth.setPassword(r.PostFormValue("new_password")); err != nil {
+		s.log.Error("password change failed", "remote", ip, "reason", err)
+		fail(http.StatusInternalServerError, "The new password could not be saved: "+err.Error())
+		return
+	}
+	s.log.Info("admin password changed", "remote", ip)
+	if err := s.startSession(w); err != nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/settings?done=password", http.StatusSeeOther)
+}
+
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.auth.endSession(cookieValue(r, sessionCookie)); err != nil {
 		s.log.Error("saving sessions failed", "reason", err)

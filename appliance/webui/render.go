@@ -98,4 +98,5 @@ var notices = map[string]string{
 	"released":  "Message released to the delivery queue.",
 	"setup":     "Setup complete. The gateway runs with the new settings.",
 	"loggedout": "Logged out.",
+	"password":  "Admin password changed. Every other session has ended.",
 }

@@ -167,6 +167,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.loginSubmit)
 	m.HandleFunc("POST /logout", s.logout)
+	m.HandleFunc("POST /password", s.changePassword)
 
 	m.HandleFunc("GET /{$}", s.dashboard)
 	m.HandleFunc("GET /queue", s.messageList(spool.AreaQueue))

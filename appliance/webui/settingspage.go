@@ -9,10 +9,11 @@ import (
 )
 
 type settingsData struct {
-	Sections   []section
-	Errors     []string
-	Transcript string
-	ProbeError string
+	Sections      []section
+	Errors        []string
+	Transcript    string
+	ProbeError    string
+	PasswordError string
 }
 
 func allFields(string) bool { return true }
