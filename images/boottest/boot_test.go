@@ -131,6 +131,43 @@ func TestVMUEFIBootUpdatesRoot(t *testing.T) {
 	}
 }
 
+// TestVMBIOSBootSwitchesRoot boots the VM image through SeaBIOS and the MBR
+// loader, switches to a new root and resets through the BIOS: the loader
+// must read the rewritten cmdline.txt and start root B.
+func TestVMBIOSBootSwitchesRoot(t *testing.T) {
+	requireTools(t, "qemu-system-x86_64")
+	sink := newSink(t)
+	image, _ := buildImage(t, builder.TargetVM, "bios-first")
+	_, newRoot := buildImage(t, builder.TargetVM, "bios-second")
+
+	// Without pflash drives qemu's PC machine boots SeaBIOS, which runs
+	// the MBR's code.
+	v := startVM(t, "qemu-system-x86_64", "virtio-net-pci", sink.port,
+		"-drive", "file="+image+",format=raw,if=virtio")
+	banner := v.waitBanner(t, "220 lambgate-test ")
+	t.Logf("BIOS boot answered after %.1fs: %s", time.Since(v.started).Seconds(), banner)
+
+	ctx := context.Background()
+	c := &update.Client{BaseURL: v.baseURL(), Password: testPassword}
+	waitBuild(t, c, "bios-first")
+	if err := c.PushRoot(ctx, newRoot); err != nil {
+		t.Fatalf("push root: %v", err)
+	}
+	if err := c.Switch(ctx); err != nil {
+		t.Fatalf("switch root: %v", err)
+	}
+	if err := c.Reboot(ctx, 5*time.Second, false); err != nil {
+		t.Fatalf("reboot: %v", err)
+	}
+	rebooted := time.Now()
+	waitBuild(t, c, "bios-second")
+	t.Logf("BIOS reset reached build bios-second %.1fs after the reboot request", time.Since(rebooted).Seconds())
+	if err := v.sendMail("alice@sender.test", "bob@example.test", "relayed-after-bios-switch"); err != nil {
+		t.Fatalf("send after the switch: %v", err)
+	}
+	sink.waitMessage(t, "Subject: relayed-after-bios-switch")
+}
+
 // TestPiImageBootsUnderArm64Virt checks the Raspberry Pi image's boot
 // files, then boots its root file system with kernel.arm64 on qemu's virt
 // machine: the Pi's own kernel needs Pi hardware, but init, gateway and

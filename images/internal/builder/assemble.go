@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/lambgate/lambgate/images/internal/biosboot"
 	"github.com/lambgate/lambgate/images/internal/disk"
 	"github.com/lambgate/lambgate/images/internal/fat16"
 )
@@ -47,11 +48,6 @@ func (b *build) assemble(ctx context.Context, rootImage string) (*Result, error)
 		return nil, err
 	}
 
-	table := &disk.Table{TotalSectors: total, DiskGUID: diskGUID, MBRSignature: signature, HybridFAT: 0, Partitions: parts}
-	if err := table.Write(f); err != nil {
-		return nil, err
-	}
-
 	// root=PARTUUID=<boot GUID>/PARTNROFF=1 names partition 2 relative to
 	// partition 1. gokrazy's runtime rewrites PARTNROFF to 2 to boot root B,
 	// and unlike /dev/sda2 it works under virtio, NVMe and USB alike.
@@ -67,7 +63,22 @@ func (b *build) assemble(ctx context.Context, rootImage string) (*Result, error)
 		Label:         "LAMBGATE",
 		ModTime:       opts.Time,
 	}
-	if err := fat16.Write(f, bootFirstLBA*disk.SectorSize, fatOpts, bootFiles); err != nil {
+	extents, err := fat16.Write(f, bootFirstLBA*disk.SectorSize, fatOpts, bootFiles)
+	if err != nil {
+		return nil, err
+	}
+
+	table := &disk.Table{TotalSectors: total, DiskGUID: diskGUID, MBRSignature: signature, HybridFAT: 0, Partitions: parts}
+	if b.target.biosBoot {
+		kernel, cmdlineFile := extents["vmlinuz"], extents["cmdline.txt"]
+		table.BootCode, err = biosboot.Code(
+			uint32(bootFirstLBA+kernel.Offset/disk.SectorSize),
+			uint32(bootFirstLBA+cmdlineFile.Offset/disk.SectorSize))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := table.Write(f); err != nil {
 		return nil, err
 	}
 

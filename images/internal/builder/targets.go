@@ -24,7 +24,7 @@ import (
 // Target names accepted by Options.Target.
 const (
 	// TargetVM is a PC or virtual machine (amd64): UEFI through
-	// systemd-boot, or a loader given the kernel and cmdline.txt.
+	// systemd-boot, or legacy BIOS through the MBR loader.
 	TargetVM = "vm"
 	// TargetPi is a Raspberry Pi 3, 4 or 5 (arm64).
 	TargetPi = "pi"
@@ -47,6 +47,9 @@ type target struct {
 	// bootFiles returns the boot partition's files other than the kernel
 	// and cmdline.txt.
 	bootFiles func(ctx context.Context, b *build, cmdline string) ([]fat16.File, error)
+	// biosBoot puts a BIOS boot loader into the MBR, which loads vmlinuz
+	// and cmdline.txt from the boot partition by sector number.
+	biosBoot bool
 }
 
 var targets = map[string]target{
@@ -57,6 +60,7 @@ var targets = map[string]target{
 		// waits for the disk as long as needed instead of a fixed 10 s.
 		cmdline:   "console=tty1 console=ttyS0,115200 ro init=/gokrazy/init rootwait panic=10 oops=panic pci=nommconf",
 		bootFiles: vmBootFiles,
+		biosBoot:  true,
 	},
 	TargetPi: {
 		goarch:       "arm64",
@@ -75,8 +79,6 @@ func vmBootFiles(ctx context.Context, b *build, cmdline string) ([]fat16.File, e
 			"(scripts/install-deps.sh)", err)
 	}
 	entry := "title Lambgate\nlinux /vmlinuz\noptions " + cmdline + "\n"
-	// TODO: legacy BIOS boot needs an MBR boot loader that loads vmlinuz.
-	// The image boots only through UEFI or a loader given kernel and cmdline.
 	return []fat16.File{
 		{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
 		{Path: "loader/loader.conf", Data: []byte("default gokrazy.conf\ntimeout 0\n")},

@@ -62,6 +62,7 @@ type Options struct {
 }
 
 type node struct {
+	path     string
 	name     string
 	isDir    bool
 	data     []byte
@@ -78,23 +79,32 @@ type geometry struct {
 	clusterCount      uint32
 }
 
+// Extent is where a file's content starts, in bytes from the start of the
+// file system, and its size. Every file is one extent.
+type Extent struct {
+	Offset int64
+	Size   int64
+}
+
 // Write creates the file system at offset off of w, which must read as
-// zeros where nothing is written (a new sparse file does).
-func Write(w io.WriterAt, off int64, opts Options, files []File) error {
+// zeros where nothing is written (a new sparse file does). It returns the
+// extent of every non-empty regular file by path, for boot loaders that
+// read files by sector number.
+func Write(w io.WriterAt, off int64, opts Options, files []File) (map[string]Extent, error) {
 	if opts.Size%sectorSize != 0 {
-		return fmt.Errorf("fat16: size %d is not a multiple of %d bytes", opts.Size, sectorSize)
+		return nil, fmt.Errorf("fat16: size %d is not a multiple of %d bytes", opts.Size, sectorSize)
 	}
 	if len(opts.Label) > 11 {
-		return fmt.Errorf("fat16: label %q is longer than 11 characters", opts.Label)
+		return nil, fmt.Errorf("fat16: label %q is longer than 11 characters", opts.Label)
 	}
 	geo, err := computeGeometry(uint32(opts.Size / sectorSize))
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	root, err := buildTree(files)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// Clusters are handed out depth-first in name order, so every file and
@@ -127,11 +137,11 @@ func Write(w io.WriterAt, off int64, opts Options, files []File) error {
 		return nil
 	}
 	if err := assign(root); err != nil {
-		return err
+		return nil, err
 	}
 
 	if err := writeAt(w, off, bootSector(geo, opts)); err != nil {
-		return err
+		return nil, err
 	}
 
 	fat := make([]byte, geo.fatSectors*sectorSize)
@@ -149,7 +159,7 @@ func Write(w io.WriterAt, off int64, opts Options, files []File) error {
 	}
 	fatOff := off + reservedCount*sectorSize
 	if err := writeAt(w, fatOff, fat); err != nil {
-		return err
+		return nil, err
 	}
 
 	rootOff := fatOff + int64(geo.fatSectors)*sectorSize
@@ -161,14 +171,15 @@ func Write(w io.WriterAt, off int64, opts Options, files []File) error {
 		rootDir = append(shortEntry(label, attrVolumeID, 0, 0, opts.ModTime), rootDir...)
 	}
 	if len(rootDir) > rootEntryCount*dirEntrySize {
-		return fmt.Errorf("fat16: root directory needs %d entries, the maximum is %d",
+		return nil, fmt.Errorf("fat16: root directory needs %d entries, the maximum is %d",
 			len(rootDir)/dirEntrySize, rootEntryCount)
 	}
 	if err := writeAt(w, rootOff, rootDir); err != nil {
-		return err
+		return nil, err
 	}
 
 	dataOff := rootOff + int64(geo.rootSectors)*sectorSize
+	extents := map[string]Extent{}
 	var parents = map[*node]*node{}
 	var walk func(n *node)
 	walk = func(n *node) {
@@ -191,10 +202,13 @@ func Write(w io.WriterAt, off int64, opts Options, files []File) error {
 		}
 		at := dataOff + int64(n.cluster-2)*int64(clusterBytes)
 		if err := writeAt(w, at, content); err != nil {
-			return err
+			return nil, err
+		}
+		if !n.isDir {
+			extents[n.path] = Extent{Offset: at - off, Size: int64(len(n.data))}
 		}
 	}
-	return nil
+	return extents, nil
 }
 
 func writeAt(w io.WriterAt, off int64, b []byte) error {
@@ -289,7 +303,7 @@ func buildTree(files []File) (*node, error) {
 			return d
 		}
 		parent := mkdir(parentDir(p))
-		d := &node{name: path.Base(p), isDir: true}
+		d := &node{path: p, name: path.Base(p), isDir: true}
 		parent.children = append(parent.children, d)
 		dirs[p] = d
 		return d
@@ -305,7 +319,7 @@ func buildTree(files []File) (*node, error) {
 		}
 		seen[p] = true
 		parent := mkdir(parentDir(p))
-		parent.children = append(parent.children, &node{name: path.Base(p), data: f.Data})
+		parent.children = append(parent.children, &node{path: p, name: path.Base(p), data: f.Data})
 	}
 	var sortTree func(n *node)
 	sortTree = func(n *node) {

@@ -46,7 +46,7 @@ func writeImage(t *testing.T, size int64, files []File) string {
 		t.Fatal(err)
 	}
 	opts := Options{Size: size, VolumeID: 0x1234abcd, Label: "boot", ModTime: testTime}
-	if err := Write(f, 0, opts, files); err != nil {
+	if _, err := Write(f, 0, opts, files); err != nil {
 		t.Fatal(err)
 	}
 	return img
@@ -197,7 +197,7 @@ func TestWriteRejectsOversizedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	err = Write(f, 0, Options{Size: 8 << 20, ModTime: testTime}, files)
+	_, err = Write(f, 0, Options{Size: 8 << 20, ModTime: testTime}, files)
 	if err == nil || !strings.Contains(err.Error(), "do not fit") {
 		t.Errorf("Write of 9 MiB into 8 MiB: err = %v, want a \"do not fit\" error", err)
 	}
@@ -215,6 +215,39 @@ func TestShortNameTailsAreUnique(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("short name %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestExtentsPointAtFileContent(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "boot.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(32 << 20); err != nil {
+		t.Fatal(err)
+	}
+	extents, err := Write(f, 0, Options{Size: 32 << 20, ModTime: testTime}, testFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range testFiles() {
+		ext, ok := extents[file.Path]
+		if len(file.Data) == 0 {
+			continue // an empty file has no cluster
+		}
+		if !ok {
+			t.Errorf("no extent for %s", file.Path)
+			continue
+		}
+		got := make([]byte, ext.Size)
+		if _, err := f.ReadAt(got, ext.Offset); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, file.Data) {
+			t.Errorf("extent of %s at byte %d does not hold its content", file.Path, ext.Offset)
 		}
 	}
 }

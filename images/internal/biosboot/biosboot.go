@@ -1,0 +1,34 @@
+// Package biosboot provides the MBR boot code that starts a Lambgate PC
+// image on legacy BIOS machines. loader.S loads vmlinuz by the Linux x86
+// boot protocol and takes the first sector of cmdline.txt as the command
+// line, so gokrazy's in-place rewrite of cmdline.txt switches root
+// partitions under BIOS as it does under UEFI. The package only fills in
+// sector numbers; it never writes to a disk.
+package biosboot
+
+import (
+	_ "embed"
+	"encoding/binary"
+	"fmt"
+)
+
+//go:generate make loader.bin
+
+//go:embed loader.bin
+var loader []byte
+
+// paramsOffset is where loader.S keeps the two sector numbers (.org 432).
+const paramsOffset = 432
+
+// Code returns the MBR's first 440 bytes: the loader with the LBAs of
+// vmlinuz and cmdline.txt, both of which must be contiguous on disk.
+func Code(vmlinuzLBA, cmdlineLBA uint32) ([]byte, error) {
+	if len(loader) != paramsOffset+8 {
+		return nil, fmt.Errorf("biosboot: loader.bin is %d bytes, want %d: rebuild it with make", len(loader), paramsOffset+8)
+	}
+	code := make([]byte, 440)
+	copy(code, loader)
+	binary.LittleEndian.PutUint32(code[paramsOffset:], vmlinuzLBA)
+	binary.LittleEndian.PutUint32(code[paramsOffset+4:], cmdlineLBA)
+	return code, nil
+}
