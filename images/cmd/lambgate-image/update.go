@@ -17,6 +17,9 @@ import (
 
 // pushUpdate writes a new root to a running appliance's inactive root
 // partition, switches to it and reboots. /perm is kept.
+//
+// TODO: the boot partition (kernel, firmware, loader) is never updated. A
+// boot update must also rewrite the BIOS loader's sector numbers in the MBR.
 func pushUpdate(args []string) error {
 	fl := flag.NewFlagSet("lambgate-image update", flag.ExitOnError)
 	host := fl.String("target", "", "appliance to update: HOST or HOST:PORT of gokrazy's web interface (port 80)")
