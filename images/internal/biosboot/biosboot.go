@@ -3,7 +3,7 @@
 // boot protocol and takes the first sector of cmdline.txt as the command
 // line, so gokrazy's in-place rewrite of cmdline.txt switches root
 // partitions under BIOS as it does under UEFI. The package only fills in
-// sector numbers; it never writes to a disk.
+// sector numbers and never writes to a disk.
 package biosboot
 
 import (
@@ -17,7 +17,7 @@ import (
 //go:embed loader.bin
 var loader []byte
 
-// paramsOffset is where loader.S keeps the two sector numbers (.org 432).
+// paramsOffset is the offset of the two sector numbers in loader.S (.org 432).
 const paramsOffset = 432
 
 // Code returns the MBR's first 440 bytes: the loader with the LBAs of

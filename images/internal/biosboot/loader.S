@@ -1,12 +1,13 @@
 # Stage-1 BIOS boot loader for Lambgate PC images, written to the first 432
 # bytes of the MBR. It loads vmlinuz, which must be contiguous on disk, by
-# the Linux x86 boot protocol (Documentation/arch/x86/boot.rst): the real
-# mode setup to 0x90000, the protected mode kernel to 1 MiB, and the first
-# sector of cmdline.txt as the command line. gokrazy's runtime rewrites
+# the Linux x86 boot protocol: the real mode setup to 0x90000, the
+# protected mode kernel to 1 MiB, and the first sector of cmdline.txt as
+# the command line. It needs BIOS disk reads by LBA (INT 13h AH=42h) and
+# the block move to high memory (INT 15h AH=87h). gokrazy's runtime rewrites
 # cmdline.txt in place to switch root partitions, so the loader needs no
 # change when the root switches.
 #
-# Build (make generate in this directory):
+# "make loader.bin" in this directory runs:
 #   as --32 -o loader.o loader.S
 #   ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o loader.bin loader.o
 

@@ -190,8 +190,7 @@ func (t *Table) header(current, backup, entriesLBA uint64, entriesCRC uint32) []
 }
 
 // mbr returns sector 0: boot code, disk signature and a hybrid table. Entry
-// 1 is the boot FAT (type 0x0C, active) for the Raspberry Pi boot ROM and
-// BIOS loaders. Entry 2 is the 0xEE entry that marks the disk as GPT; it
+// 1 is the boot FAT (type 0x0C, active) for the Raspberry Pi boot ROM. Entry 2 is the 0xEE entry that marks the disk as GPT; it
 // covers only the GPT header and entries, which makes the table a hybrid
 // that Linux and UEFI accept.
 func (t *Table) mbr() []byte {
