@@ -32,3 +32,22 @@ func Code(vmlinuzLBA, cmdlineLBA uint32) ([]byte, error) {
 	binary.LittleEndian.PutUint32(code[paramsOffset+4:], cmdlineLBA)
 	return code, nil
 }
+
+// CheckKernel returns an error unless loader.S can start kernel: a bzImage
+// (boot protocol 2.02 or later, loaded high) whose real-mode setup fits the
+// 64 sectors that the loader reads.
+func CheckKernel(kernel []byte) error {
+	if len(kernel) < 0x260 || string(kernel[0x202:0x206]) != "HdrS" {
+		return fmt.Errorf("biosboot: vmlinuz has no Linux x86 boot header")
+	}
+	if version := binary.LittleEndian.Uint16(kernel[0x206:]); version < 0x0202 {
+		return fmt.Errorf("biosboot: vmlinuz speaks boot protocol %#x, the loader needs 2.02 or later", version)
+	}
+	if kernel[0x211]&0x01 == 0 {
+		return fmt.Errorf("biosboot: vmlinuz is not a bzImage (not loaded high)")
+	}
+	if setup := kernel[0x1f1]; setup > 63 {
+		return fmt.Errorf("biosboot: vmlinuz has %d setup sectors, the loader reads at most 63", setup)
+	}
+	return nil
+}

@@ -23,3 +23,29 @@ func TestCodeStoresSectorNumbers(t *testing.T) {
 		t.Errorf("first instruction %#x, want cli (0xfa)", code[0])
 	}
 }
+
+func TestCheckKernelRejectsBadHeaders(t *testing.T) {
+	good := make([]byte, 0x260)
+	copy(good[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(good[0x206:], 0x020f)
+	good[0x211] = 0x01
+	good[0x1f1] = 39
+	if err := CheckKernel(good); err != nil {
+		t.Fatalf("CheckKernel rejected a valid header: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func([]byte)
+	}{
+		{"no magic", func(k []byte) { copy(k[0x202:], "XXXX") }},
+		{"old protocol", func(k []byte) { binary.LittleEndian.PutUint16(k[0x206:], 0x0201) }},
+		{"zImage", func(k []byte) { k[0x211] = 0 }},
+		{"large setup", func(k []byte) { k[0x1f1] = 64 }},
+	} {
+		k := append([]byte(nil), good...)
+		tc.change(k)
+		if err := CheckKernel(k); err == nil {
+			t.Errorf("%s: CheckKernel accepted the header", tc.name)
+		}
+	}
+}

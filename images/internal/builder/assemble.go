@@ -70,6 +70,14 @@ func (b *build) assemble(ctx context.Context, rootImage string) (*Result, error)
 
 	table := &disk.Table{TotalSectors: total, DiskGUID: diskGUID, MBRSignature: signature, HybridFAT: 0, Partitions: parts}
 	if b.target.biosBoot {
+		for _, file := range bootFiles {
+			if file.Path != "vmlinuz" {
+				continue
+			}
+			if err := biosboot.CheckKernel(file.Data); err != nil {
+				return nil, err
+			}
+		}
 		kernel, cmdlineFile := extents["vmlinuz"], extents["cmdline.txt"]
 		table.BootCode, err = biosboot.Code(
 			uint32(bootFirstLBA+kernel.Offset/disk.SectorSize),
