@@ -28,6 +28,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/spool"
 	"github.com/lambgate/lambgate/appliance/webui"
 	"github.com/lambgate/lambgate/internal/testenv"
+	"github.com/lambgate/lambgate/sdk/plugintest"
 )
 
 // The web UI tests drive Debian's chromium through chromedp against a
@@ -692,5 +693,137 @@ func TestWebRejectsCSRFAndUnauthenticated(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "lambgate_queue_depth") {
 		t.Errorf("plain HTTP /metrics: %s\n%s", resp.Status, body)
+	}
+}
+
+// uploadPlugin posts the upload form with a module and a manifest file.
+func uploadPlugin(t *testing.T, ctx context.Context, gw *webGateway, wasmPath, manifestPath string) {
+	t.Helper()
+	do(t, ctx, "upload a plugin",
+		chromedp.Navigate(gw.admin+"/plugins"),
+		chromedp.WaitVisible(chromedp.ID("plugin-upload")),
+		chromedp.SetUploadFiles(chromedp.ID("module"), []string{wasmPath}),
+		chromedp.SetUploadFiles(chromedp.ID("manifest"), []string{manifestPath}),
+		chromedp.Click(chromedp.ID("upload")),
+	)
+}
+
+// swaksTo sends one message to rcpt and returns swaks's exit code.
+func swaksTo(t *testing.T, gw *webGateway, rcpt string, args ...string) int {
+	t.Helper()
+	_, code := testenv.Swaks(t, append([]string{"--server", gw.settings.Inbound.Listen[0],
+		"--from", "sender@example.org", "--to", rcpt}, args...)...)
+	return code
+}
+
+func TestWebPluginLifecycle(t *testing.T) {
+	wasm, err := plugintest.BuildOnce(context.Background(), probeDir)
+	if err != nil {
+		t.Fatalf("build e2eprobe plugin: %v", err)
+	}
+	files := t.TempDir()
+	wasmPath := filepath.Join(files, "e2eprobe.wasm")
+	garbagePath := filepath.Join(files, "garbage.wasm")
+	manifestPath := filepath.Join(files, "e2eprobe.toml")
+	manifest, err := os.ReadFile(filepath.Join(probeDir, "e2eprobe.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string][]byte{wasmPath: wasm, garbagePath: []byte("\x00asm not really"), manifestPath: manifest} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	gw := startWebGateway(t, webSettings(t, ""))
+	ctx := newBrowser(t, gw)
+	completeSetup(t, ctx, gw)
+	pluginsDir := filepath.Join(gw.dataDir, "plugins")
+
+	uploadPlugin(t, ctx, gw, garbagePath, manifestPath)
+	waitText(t, ctx, ".error", "The plugin was not installed")
+	if entries, _ := filepath.Glob(filepath.Join(pluginsDir, "*.wasm")); len(entries) != 0 {
+		t.Fatalf("an invalid module was stored: %v", entries)
+	}
+
+	uploadPlugin(t, ctx, gw, wasmPath, manifestPath)
+	waitText(t, ctx, ".notice", "installed and live")
+	if row := textOf(t, ctx, "#plugin-e2eprobe"); !strings.Contains(row, "enabled") || !strings.Contains(row, "2s") {
+		t.Errorf("plugin row after upload: %q", row)
+	}
+	if code := swaksTo(t, gw, "blocked@example.test"); code != 24 {
+		t.Errorf("blocked recipient with the plugin enabled: swaks exit %d, want 24", code)
+	}
+	if code := swaksTo(t, gw, "alice@example.test"); code != 0 {
+		t.Errorf("ordinary recipient: swaks exit %d, want 0", code)
+	}
+
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(gw.admin+"/"),
+		chromedp.WaitVisible(chromedp.ID("plugin-stats")),
+	)
+	stats := waitText(t, ctx, "#plugin-stats", "e2eprobe")
+	if !strings.Contains(stats, "reject=1") {
+		t.Errorf("dashboard plugin verdicts lack reject=1:\n%s", stats)
+	}
+	screenshot(t, ctx, "dashboard-plugins")
+
+	do(t, ctx, "disable the plugin",
+		chromedp.Navigate(gw.admin+"/plugins"),
+		chromedp.WaitVisible(chromedp.ID("disable-e2eprobe")),
+		chromedp.Click(chromedp.ID("disable-e2eprobe")),
+	)
+	waitText(t, ctx, ".notice", "Plugin disabled")
+	if code := swaksTo(t, gw, "blocked@example.test"); code != 0 {
+		t.Errorf("blocked recipient with the plugin disabled: swaks exit %d, want 0", code)
+	}
+
+	do(t, ctx, "enable the plugin", chromedp.Click(chromedp.ID("enable-e2eprobe")))
+	waitText(t, ctx, ".notice", "Plugin enabled")
+	if code := swaksTo(t, gw, "blocked@example.test"); code != 24 {
+		t.Errorf("blocked recipient after enabling again: swaks exit %d, want 24", code)
+	}
+
+	do(t, ctx, "set the order",
+		chromedp.SetValue(chromedp.CSS(`#plugin-e2eprobe input[name="order"]`), "7"),
+		chromedp.Submit(chromedp.CSS(`#plugin-e2eprobe form.order`)),
+	)
+	waitText(t, ctx, ".notice", "order changed")
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#plugin-e2eprobe input[name="order"]`))); v != "7" {
+		t.Errorf("order after the change = %q, want 7", v)
+	}
+
+	do(t, ctx, "enter an invalid manifest",
+		chromedp.Click(chromedp.ID("edit-e2eprobe")),
+		chromedp.WaitVisible(chromedp.ID("manifest-text")),
+		fill("#manifest-text", strings.Replace(string(manifest), `time_limit = "2s"`, `time_limit = "forever"`, 1)),
+		chromedp.Click(chromedp.ID("save-manifest")),
+	)
+	waitText(t, ctx, ".error", "The manifest was not applied")
+	if code := swaksTo(t, gw, "blocked@example.test"); code != 24 {
+		t.Errorf("blocked recipient after a rejected manifest: swaks exit %d, want 24", code)
+	}
+
+	do(t, ctx, "change the plugin's settings",
+		fill("#manifest-text", strings.Replace(string(manifest), `"blocked@example.test"`, `"other@example.test"`, 1)),
+		chromedp.Click(chromedp.ID("save-manifest")),
+	)
+	waitText(t, ctx, ".notice", "manifest validated and applied")
+	if code := swaksTo(t, gw, "blocked@example.test"); code != 0 {
+		t.Errorf("formerly blocked recipient after the settings change: swaks exit %d, want 0", code)
+	}
+	if code := swaksTo(t, gw, "other@example.test"); code != 24 {
+		t.Errorf("newly blocked recipient: swaks exit %d, want 24", code)
+	}
+	screenshot(t, ctx, "plugins")
+
+	do(t, ctx, "remove the plugin", chromedp.Click(chromedp.ID("remove-e2eprobe")))
+	waitText(t, ctx, ".notice", "Plugin removed")
+	waitText(t, ctx, "#plugins", "No plugins installed")
+	if entries, _ := filepath.Glob(filepath.Join(pluginsDir, "e2eprobe.*")); len(entries) != 0 {
+		t.Errorf("files left after removal: %v", entries)
+	}
+	if code := swaksTo(t, gw, "other@example.test"); code != 0 {
+		t.Errorf("recipient after removal: swaks exit %d, want 0", code)
 	}
 }

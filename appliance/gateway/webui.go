@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 
 	"github.com/BurntSushi/toml"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/appliance/spool"
 	"github.com/lambgate/lambgate/appliance/webui"
+	"github.com/lambgate/lambgate/plugins/host"
 )
 
 // Settings returns a deep copy of the settings in force, which the caller
@@ -194,3 +199,147 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 func (b webBackend) Release(queueID string) error { return b.g.ReleaseQuarantined(queueID) }
 
 func (b webBackend) QueueStats() queue.Stats { return b.g.queue.Stats() }
+
+// disabledPluginsDir keeps the files of disabled plugins, outside the
+// directory the plugin host loads.
+func (g *Gateway) disabledPluginsDir() string { return filepath.Join(g.dataDir, "plugins-disabled") }
+
+func (g *Gateway) pluginsDir() string { return filepath.Join(g.dataDir, "plugins") }
+
+// Plugins lists the running plugins in call order, then the disabled ones.
+func (b webBackend) Plugins() []webui.PluginInfo {
+	stats := map[string]*host.PluginStats{}
+	for _, st := range b.g.plugins.Stats() {
+		stats[st.Name] = &st
+	}
+	var out []webui.PluginInfo
+	for _, m := range b.g.plugins.Plugins() {
+		out = append(out, webui.PluginInfo{Manifest: m, Enabled: true, Stats: stats[m.Name]})
+	}
+	files, _ := filepath.Glob(filepath.Join(b.g.disabledPluginsDir(), "*.toml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		m, err := host.ParseManifest(data)
+		if err != nil {
+			b.g.log.Warn("disabled plugin has an invalid manifest", "file", f, "reason", err)
+			continue
+		}
+		out = append(out, webui.PluginInfo{Manifest: *m})
+	}
+	return out
+}
+
+func (b webBackend) InstallPlugin(ctx context.Context, wasm, manifest []byte) (*host.Manifest, error) {
+	return b.g.plugins.Install(ctx, wasm, manifest)
+}
+
+// SetPluginEnabled moves a plugin's files out of the host's directory and
+// back. The host has no switch of its own, so disabling keeps a copy of
+// both files and removes the plugin, and enabling installs that copy again,
+// validated like an upload.
+func (b webBackend) SetPluginEnabled(ctx context.Context, name string, enabled bool) error {
+	from, to := b.g.pluginsDir(), b.g.disabledPluginsDir()
+	if enabled {
+		from, to = to, from
+	}
+	wasm, manifest, err := readPluginFiles(from, name)
+	if err != nil {
+		return err
+	}
+	if enabled {
+		if _, err := b.g.plugins.Install(ctx, wasm, manifest); err != nil {
+			return err
+		}
+		return removePluginFiles(from, name)
+	}
+
+	if err := os.MkdirAll(to, 0o750); err != nil {
+		return err
+	}
+	// The copy is complete and durable before the host forgets the plugin.
+	if err := settings.WriteFileAtomic(filepath.Join(to, name+".wasm"), wasm, 0o640); err != nil {
+		return err
+	}
+	if err := settings.WriteFileAtomic(filepath.Join(to, name+".toml"), manifest, 0o640); err != nil {
+		return err
+	}
+	return b.g.plugins.Remove(ctx, name)
+}
+
+func (b webBackend) PluginManifest(name string) ([]byte, error) {
+	_, manifest, err := readPluginFiles(b.g.pluginsDir(), name)
+	return manifest, err
+}
+
+// UpdatePluginManifest installs the plugin's module again with manifest, so
+// the host validates both before the new manifest replaces the old one.
+func (b webBackend) UpdatePluginManifest(ctx context.Context, name string, manifest []byte) error {
+	wasm, _, err := readPluginFiles(b.g.pluginsDir(), name)
+	if err != nil {
+		return err
+	}
+	m, err := host.ParseManifest(manifest)
+	if err != nil {
+		return err
+	}
+	if m.Name != name {
+		return fmt.Errorf("the manifest names plugin %q, not %q: upload a renamed plugin instead", m.Name, name)
+	}
+	_, err = b.g.plugins.Install(ctx, wasm, manifest)
+	return err
+}
+
+// orderLine matches an order key of a manifest, and tableLine the start of
+// a table, after which a key is no longer top-level.
+var (
+	orderLine = regexp.MustCompile(`(?m)^order\s*=.*$`)
+	tableLine = regexp.MustCompile(`(?m)^\s*\[`)
+)
+
+// SetPluginOrder rewrites the order key of a plugin's manifest, keeping its
+// comments, and applies it like an edited manifest.
+func (b webBackend) SetPluginOrder(ctx context.Context, name string, order int) error {
+	_, manifest, err := readPluginFiles(b.g.pluginsDir(), name)
+	if err != nil {
+		return err
+	}
+	line := fmt.Sprintf("order = %d", order)
+	if loc := orderLine.FindIndex(manifest); loc != nil && !tableLine.Match(manifest[:loc[0]]) {
+		manifest = append(append(append([]byte(nil), manifest[:loc[0]]...), line...), manifest[loc[1]:]...)
+	} else {
+		// Top-level keys must precede every table, so a new key goes first.
+		manifest = append([]byte(line+"\n"), manifest...)
+	}
+	return b.UpdatePluginManifest(ctx, name, manifest)
+}
+
+func (b webBackend) RemovePlugin(ctx context.Context, name string) error {
+	if _, _, err := readPluginFiles(b.g.disabledPluginsDir(), name); err == nil {
+		return removePluginFiles(b.g.disabledPluginsDir(), name)
+	}
+	return b.g.plugins.Remove(ctx, name)
+}
+
+func readPluginFiles(dir, name string) (wasm, manifest []byte, err error) {
+	wasm, err = os.ReadFile(filepath.Join(dir, name+".wasm"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugin %s not found in %s: %w", name, dir, err)
+	}
+	manifest, err = os.ReadFile(filepath.Join(dir, name+".toml"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugin %s has no manifest in %s: %w", name, dir, err)
+	}
+	return wasm, manifest, nil
+}
+
+func removePluginFiles(dir, name string) error {
+	for _, ext := range []string{".toml", ".wasm"} {
+		if err := os.Remove(filepath.Join(dir, name+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}

@@ -53,6 +53,7 @@ type dashboardData struct {
 	Reasons   []ReasonCount
 	Queue     queue.Stats
 	Ifaces    []interfaceStatus
+	Plugins   []pluginSummary
 	Updated   time.Time
 }
 
@@ -70,6 +71,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}))
 	}
 	d.Ifaces = interfaceStates(s.cfg.Backend.Settings())
+	d.Plugins = s.pluginSummaries()
 	s.render(w, r, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", Data: d})
 }
 

@@ -152,11 +152,3 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	d.Entries = s.cfg.Ring.Entries(d.QueueID, d.Text, 500)
 	s.render(w, r, http.StatusOK, "logs", view{Title: "Logs", Nav: "logs", Data: d})
 }
-
-func (s *Server) plugins(w http.ResponseWriter, r *http.Request) {
-	// TODO: the gateway runs no plugin host yet (filters are filter.None),
-	// and plugins/host offers no install, enable, disable or remove calls:
-	// it loads NAME.wasm with NAME.toml from a directory. Upload,
-	// validation, ordering and per-plugin stats belong here once it is wired.
-	s.render(w, r, http.StatusOK, "plugins", view{Title: "Plugins", Nav: "plugins"})
-}

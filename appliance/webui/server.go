@@ -184,6 +184,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /settings/export", s.settingsExport)
 	m.HandleFunc("POST /settings/import", s.settingsImport)
 	m.HandleFunc("GET /plugins", s.plugins)
+	m.HandleFunc("POST /plugins", s.pluginUpload)
+	m.HandleFunc("GET /plugins/{name}/edit", s.pluginEdit)
+	m.HandleFunc("POST /plugins/{name}/{action}", s.pluginAction)
 	s.mux = m
 }
 
@@ -220,7 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		limit := int64(maxFormBytes)
+		if r.URL.Path == "/plugins" {
+			limit = maxPluginUploadBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if !s.checkCSRF(r, sess) {
 			s.log.Warn("web request rejected", "remote", r.RemoteAddr, "path", r.URL.Path,
 				"reason", "missing or wrong CSRF token")
