@@ -27,6 +27,8 @@ type fakeBackend struct {
 	settings *settings.Settings
 	applied  int
 	released []string
+	installs int
+	removed  []string
 }
 
 func newFakeBackend() *fakeBackend { return &fakeBackend{settings: settings.Default()} }
