@@ -19,6 +19,7 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/appliance/spool"
 	"github.com/lambgate/lambgate/appliance/webui"
+	"github.com/lambgate/lambgate/netcfg"
 	"github.com/lambgate/lambgate/plugins/host"
 )
 
@@ -199,6 +200,10 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 func (b webBackend) Release(queueID string) error { return b.g.ReleaseQuarantined(queueID) }
 
 func (b webBackend) QueueStats() queue.Stats { return b.g.queue.Stats() }
+
+func (b webBackend) InterfaceStatus() ([]netcfg.InterfaceStatus, error) {
+	return b.g.InterfaceStatus()
+}
 
 // disabledPluginsDir keeps the files of disabled plugins, outside the
 // directory the plugin host loads.

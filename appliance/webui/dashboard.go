@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/queue"
 	"github.com/lambgate/lambgate/appliance/settings"
+	"github.com/lambgate/lambgate/netcfg"
 )
 
 // chart is one bar chart, laid out in Go so the template only draws rects
@@ -46,6 +48,15 @@ func makeChart(title string, points []uint64, label func(i int) string) chart {
 
 type interfaceStatus struct {
 	Name, Roles, State, Addresses string
+	// Traffic is the kernel's byte and error counters, when known.
+	Traffic string
+}
+
+// InterfaceReporter is implemented by a Backend that reads the live state
+// of the configured interfaces. It returns nil without an interface
+// section.
+type InterfaceReporter interface {
+	InterfaceStatus() ([]netcfg.InterfaceStatus, error)
 }
 
 type dashboardData struct {
@@ -70,9 +81,41 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			return fmt.Sprintf("%d h ago", 23-i)
 		}))
 	}
-	d.Ifaces = interfaceStates(s.cfg.Backend.Settings())
+	d.Ifaces = s.interfaces()
 	d.Plugins = s.pluginSummaries()
 	s.render(w, r, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", Data: d})
+}
+
+// interfaces returns the configured interfaces' live state from the
+// backend, or the machine's interfaces when there is no interface section.
+func (s *Server) interfaces() []interfaceStatus {
+	ir, ok := s.cfg.Backend.(InterfaceReporter)
+	if !ok {
+		return interfaceStates(s.cfg.Backend.Settings())
+	}
+	live, err := ir.InterfaceStatus()
+	if err != nil {
+		s.log.Warn("reading interface status failed", "reason", err)
+	}
+	if len(live) == 0 {
+		return interfaceStates(s.cfg.Backend.Settings())
+	}
+	var out []interfaceStatus
+	for _, st := range live {
+		is := interfaceStatus{Name: st.Name, Roles: strings.Join(st.Roles, ", "), State: "missing"}
+		if st.Found {
+			is.State = "down"
+			if st.Up && st.Carrier {
+				is.State = "up"
+			} else if st.Up {
+				is.State = "no-carrier"
+			}
+			is.Addresses = strings.Join(st.Addresses, ", ")
+			is.Traffic = fmt.Sprintf("rx %d B, tx %d B, errors %d/%d", st.RxBytes, st.TxBytes, st.RxErrors, st.TxErrors)
+		}
+		out = append(out, is)
+	}
+	return out
 }
 
 // interfaceStates returns the configured interfaces with the link state and
