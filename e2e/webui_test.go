@@ -306,9 +306,17 @@ func insecureClient() *http.Client {
 // spool, as a plugin's quarantine verdict would.
 func spoolMessage(t *testing.T, gw *webGateway, area spool.Area, rcpt, subject string) string {
 	t.Helper()
+	return spoolMessageFrom(t, gw, area, "sender@example.org", "", rcpt, subject)
+}
+
+// spoolMessageFrom is spoolMessage with an envelope sender and the SPF
+// result recorded for it.
+func spoolMessageFrom(t *testing.T, gw *webGateway, area spool.Area, from, spf, rcpt, subject string) string {
+	t.Helper()
 	env := &envelope.Envelope{
 		Kind:       envelope.KindInbound,
-		From:       "sender@example.org",
+		From:       from,
+		SPF:        spf,
 		Recipients: []envelope.Recipient{{Address: rcpt, State: envelope.StatePending}},
 		ClientIP:   "192.0.2.7",
 		ClientHELO: "client.example.org",
@@ -319,7 +327,7 @@ func spoolMessage(t *testing.T, gw *webGateway, area spool.Area, rcpt, subject s
 		t.Fatal(err)
 	}
 	msg := "Received: from client.example.org ([192.0.2.7])\r\n" +
-		"From: sender@example.org\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nheld for review\r\n"
+		"From: " + from + "\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nheld for review\r\n"
 	if _, err := io.WriteString(w, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -825,5 +833,44 @@ func TestWebPluginLifecycle(t *testing.T) {
 	}
 	if code := swaksTo(t, gw, "other@example.test"); code != 0 {
 		t.Errorf("recipient after removal: swaks exit %d, want 0", code)
+	}
+}
+
+func TestWebBounceQueuedMessage(t *testing.T) {
+	world := newBounceWorld(t)
+	// Nothing listens on the internal server's port, so mail stays queued.
+	s := webSettings(t, testenv.FreeAddr(t))
+	world.configure(t, s)
+	gw := startWebGateway(t, s)
+	ctx := newBrowser(t, gw)
+	completeSetup(t, ctx, gw)
+	id := spoolMessageFrom(t, gw, spool.AreaQueue, "alice@sender.test", "pass", "carol@example.test", "undeliverable")
+	gw.Queue().Kick()
+
+	do(t, ctx, "bounce the message",
+		chromedp.Navigate(gw.admin+"/queue/"+id),
+		chromedp.WaitVisible(chromedp.ID("bounce")),
+		chromedp.Click(chromedp.ID("bounce")),
+	)
+	waitText(t, ctx, ".notice", "Message bounced")
+	if rows := textOf(t, ctx, "#messages"); strings.Contains(rows, id) {
+		t.Errorf("bounced message %s still queued:\n%s", id, rows)
+	}
+
+	dsn := world.sink.WaitMessages(t, 1, 30*time.Second)[0]
+	if dsn.MailFrom != "" {
+		t.Errorf("DSN envelope sender = %q, want the null sender", dsn.MailFrom)
+	}
+	if len(dsn.Rcpts) != 1 || dsn.Rcpts[0] != "alice@sender.test" {
+		t.Errorf("DSN recipients = %v, want [alice@sender.test]", dsn.Rcpts)
+	}
+	if dsn.ClientAddr != bounceSource {
+		t.Errorf("DSN came from %s, want the bounce role's %s", dsn.ClientAddr, bounceSource)
+	}
+	if dsn.HELO != bounceHELO {
+		t.Errorf("DSN HELO = %q, want %q", dsn.HELO, bounceHELO)
+	}
+	if !strings.Contains(string(dsn.Data), "returned to the sender by the gateway's administrator") {
+		t.Errorf("DSN lacks the administrator's reason:\n%s", dsn.Data)
 	}
 }
