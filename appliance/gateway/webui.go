@@ -264,7 +264,7 @@ func (b webBackend) SetPluginEnabled(ctx context.Context, name string, enabled b
 	if err := os.MkdirAll(to, 0o750); err != nil {
 		return err
 	}
-	// The copy is complete and durable before the host forgets the plugin.
+	// The copy is complete and durable before the host removes the plugin.
 	if err := settings.WriteFileAtomic(filepath.Join(to, name+".wasm"), wasm, 0o640); err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/lambgate/lambgate/plugins/host"
 )
 
-// Upload limits. A Go guest module is a few MiB; the cap keeps a bad upload
-// from filling the appliance's memory or SD card.
+// Upload limits, which keep a bad upload from filling the appliance's
+// memory or SD card.
 const (
 	MaxPluginModuleBytes   = 32 << 20
 	MaxPluginManifestBytes = 64 << 10
@@ -49,6 +49,9 @@ type PluginBackend interface {
 	SetPluginOrder(ctx context.Context, name string, order int) error
 	RemovePlugin(ctx context.Context, name string) error
 }
+
+// msgPluginChangeRejected is the log message of a rejected plugin change.
+const msgPluginChangeRejected = "plugin change rejected"
 
 var pluginNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
@@ -104,10 +107,13 @@ func (s *Server) renderPlugins(w http.ResponseWriter, r *http.Request, status in
 }
 
 // pluginErrors returns the newest warnings and errors that the log ring
-// holds for plugin name.
+// holds for plugin name, leaving out the administrator's rejected changes.
 func (s *Server) pluginErrors(name string, limit int) []LogEntry {
 	var out []LogEntry
 	for _, e := range s.cfg.Ring.Entries("", "", 2000) {
+		if e.Message == msgPluginChangeRejected {
+			continue
+		}
 		if e.Level >= slog.LevelWarn && e.attr("plugin") == name {
 			out = append(out, e)
 			if len(out) == limit {
@@ -201,7 +207,7 @@ func (s *Server) pluginAction(w http.ResponseWriter, r *http.Request) {
 			err = pb.UpdatePluginManifest(ctx, name, []byte(text))
 		}
 		if err != nil {
-			s.log.Warn("plugin change rejected", "plugin", name, "action", action, "reason", err)
+			s.log.Warn(msgPluginChangeRejected, "plugin", name, "action", action, "reason", err)
 			s.renderPluginEdit(w, r, name, text, err)
 			return
 		}
@@ -212,7 +218,7 @@ func (s *Server) pluginAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Warn("plugin change rejected", "plugin", name, "action", action, "reason", err)
+		s.log.Warn(msgPluginChangeRejected, "plugin", name, "action", action, "reason", err)
 		s.renderPlugins(w, r, http.StatusUnprocessableEntity, fmt.Sprintf("%s of %s failed, nothing changed: %v", action, name, err), "")
 		return
 	}
