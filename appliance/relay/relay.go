@@ -60,7 +60,10 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 		return nil, fmt.Errorf("relay to %s: %w", r.cfg.Server, err)
 	}
 
-	if env.SMTPUTF8 && !c.has("SMTPUTF8") {
+	// Clients ask for SMTPUTF8 whenever it is offered, so most such
+	// messages are plain ASCII. Like Postfix, only a message whose
+	// envelope or header really holds UTF-8 fails at a server without it.
+	if env.SMTPUTF8 && !c.has("SMTPUTF8") && needsSMTPUTF8(env, body) {
 		r.pool.put(c, true)
 		return r.failAll(env, pending, smtpReply{Code: 554, Enhanced: "5.6.7",
 			Lines: []string{"the internal server does not support SMTPUTF8"}}, c.relay), nil

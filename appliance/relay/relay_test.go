@@ -409,6 +409,35 @@ func TestDeliverSMTPUTF8UnsupportedFails(t *testing.T) {
 	}
 }
 
+func TestDeliverASCIISMTPUTF8WithoutExtension(t *testing.T) {
+	ts := startServer(t)
+	r := newRelay(t, Config{Server: ts.Addr})
+
+	// Clients ask for SMTPUTF8 whenever a server offers it; an ASCII
+	// message must still reach a server without the extension.
+	env := newEnvelope("sender@example.org", "a@example.test")
+	env.SMTPUTF8 = true
+	results := deliver(t, r, env, simpleBody)
+	if len(results) != 1 || !results[0].Delivered {
+		t.Fatalf("results = %+v, want delivered", results)
+	}
+	if strings.Contains(ts.Wire(0), "SMTPUTF8") {
+		t.Errorf("MAIL carried SMTPUTF8 to a server that does not offer it:\n%s", ts.Wire(0))
+	}
+}
+
+func TestDeliverUTF8HeaderWithoutExtensionFails(t *testing.T) {
+	ts := startServer(t)
+	r := newRelay(t, Config{Server: ts.Addr})
+
+	env := newEnvelope("sender@example.org", "a@example.test")
+	env.SMTPUTF8 = true
+	results := deliver(t, r, env, "From: J\u00f6rg <sender@example.org>\r\n\r\nhello\r\n")
+	if len(results) != 1 || results[0].Enhanced != "5.6.7" || !results[0].Permanent {
+		t.Errorf("results = %+v, want permanent 5.6.7", results)
+	}
+}
+
 func TestDeliverStartTLS(t *testing.T) {
 	cert, roots := selfSignedCert(t)
 	cases := []struct {

@@ -40,7 +40,7 @@ func mailCommand(c *conn, env *envelope.Envelope, size int64) string {
 	if envelopeIs8Bit(env) && c.has("8BITMIME") {
 		b.WriteString(" BODY=8BITMIME")
 	}
-	if env.SMTPUTF8 {
+	if env.SMTPUTF8 && c.has("SMTPUTF8") {
 		b.WriteString(" SMTPUTF8")
 	}
 	if c.has("DSN") {
