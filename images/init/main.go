@@ -73,7 +73,13 @@ func main() {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		services = append(services, gokrazy.NewService(exec.Command(path, "-data", dataDir)))
+		args := []string{"-data", dataDir}
+		if name == "lambgate" {
+			// The gateway configures static interfaces with netcfg and
+			// writes their DNS servers where /etc/resolv.conf points.
+			args = append(args, "-resolv-conf", "/tmp/resolv.conf")
+		}
+		services = append(services, gokrazy.NewService(exec.Command(path, args...)))
 	}
 	logger.Info("supervising services", "count", len(services), "build", buildTimestamp)
 
@@ -132,7 +138,6 @@ func dhcpInterfaces(s *settings.Settings) []string {
 			names = append(names, iface.Name)
 		}
 	}
-	// TODO: netcfg configures static interfaces, but nothing starts it yet,
-	// so an appliance with only static interfaces has no addresses.
+	// Static interfaces are configured by the gateway itself (netcfg).
 	return names
 }
