@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/internal/netns"
 	"github.com/lambgate/lambgate/internal/testenv"
-	"github.com/lambgate/lambgate/netcfg"
 )
 
 // The three-namespace network of the appliance:
@@ -99,35 +97,20 @@ func startDNSIn(t *testing.T, ns *netns.NS) {
 	server.SetTXT("example.org", "v=spf1 ip4:"+clientAddr+" -all")
 }
 
-// startGatewayIn configures the appliance's links with netcfg and starts
-// the gateway on s inside the appliance namespace.
+// startGatewayIn starts the gateway on s inside the appliance namespace.
+// The gateway applies the interface settings with netcfg itself, so the
+// test leaves the appliance's links unconfigured.
 func startGatewayIn(t *testing.T, n *threeNamespaces, s *settings.Settings) *testenv.Gateway {
 	t.Helper()
 	if err := s.Validate(); err != nil {
 		t.Fatalf("appliance settings invalid: %v", err)
 	}
-	// TODO: the gateway neither applies netcfg nor binds through
-	// netcfg.RoleAddrs yet, so the test configures the links, and the
-	// source addresses come from the bounce and internal settings.
-	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
-	log := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
-	if _, err := netcfg.Configure(n.appliance.Netlink(), s.Interfaces, resolvConf, log); err != nil {
-		t.Fatalf("netcfg: %v", err)
-	}
-
 	data, err := s.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	return testenv.StartGatewayExec(t, n.appliance.Exec(), testenv.BuildGateway(t), dataDir, string(data))
-}
-
-type testLogWriter struct{ t *testing.T }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 func TestNamespacesRelayAndBounceByRole(t *testing.T) {
@@ -279,5 +262,60 @@ func TestNamespacesBounceAloneUsesOwnProvider(t *testing.T) {
 		if strings.Contains(l, bounceAloneAddr) {
 			t.Errorf("bounce traffic left through wan instead of the bounce provider: %s", l)
 		}
+	}
+}
+
+func TestNamespacesMissingBounceAddressSendsNothing(t *testing.T) {
+	n := newThreeNamespaces(t)
+	startDNSIn(t, n.internet)
+	mx := testenv.StartSinkWith(t, testenv.SinkOptions{
+		Addr: senderMXAddr + ":25", Exec: n.internet.Exec(), Hostname: "mx.example.org",
+	})
+	testenv.StartPostfix(t, testenv.PostfixOptions{
+		Addr:    postfixAddr + ":25",
+		Exec:    n.internal.Exec(),
+		Domains: []string{"example.test"},
+		Users:   []string{"user@example.test"},
+	})
+	gw := startGatewayIn(t, n, applianceSettings())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", gw.Log())
+		}
+	})
+
+	// The bounce address disappears while the gateway runs.
+	n.appliance.Run("ip", "addr", "del", bounceAddr+"/24", "dev", "wan")
+	wan := n.appliance.Capture("wan", "tcp port 25")
+	lan := n.appliance.Capture("lan", "tcp port 25")
+
+	out, code := testenv.SwaksExec(t, n.internet.Exec(), "--server", inboundAddr+":25",
+		"--from", "sender@example.org", "--to", "nobody@example.test", "--helo", "client.example.org")
+	if code != 0 {
+		t.Fatalf("swaks to an unknown recipient: exit code %d:\n%s", code, out)
+	}
+
+	// The DSN attempt must fail on its bind, naming the address, and be
+	// deferred rather than sent from the inbound or lan address.
+	waitFor := func(want string) {
+		deadline := time.Now().Add(waitLimit)
+		for !strings.Contains(gw.Log(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway log never showed %q", want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("kind=bounce")
+	waitFor(bounceAddr)
+	waitFor("status=deferred")
+
+	for _, l := range append(wan.Stop(), lan.Stop()...) {
+		if strings.Contains(l, senderMXAddr+".25") {
+			t.Errorf("a connection to the sender's MX left the appliance: %s", l)
+		}
+	}
+	if got := len(mx.Messages()); got != 0 {
+		t.Errorf("the sender's MX received %d messages without a bounce address", got)
 	}
 }
