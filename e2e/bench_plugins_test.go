@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lambgate/lambgate/internal/testenv"
+	"github.com/lambgate/lambgate/sdk/plugintest"
+)
+
+// bundledPlugins are the plugins shipped in the image, with the settings
+// changed that would otherwise make a load test measure the limits rather
+// than the cost: the rate limiter allows the whole run, and the lookups go
+// to the test DNS server, which lists nobody.
+var bundledPlugins = map[string][][2]string{
+	"dnsbl":       nil,
+	"spf":         nil,
+	"headerrules": nil,
+	"attachments": nil,
+	"ratelimit":   {{"max_messages = 100", "max_messages = 100000000"}},
+}
+
+func installBundledPlugins(b *testing.B, dataDir string) {
+	dir := filepath.Join(dataDir, "plugins")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	for name, edits := range bundledPlugins {
+		src := filepath.Join("..", "plugins", name)
+		wasm, err := plugintest.BuildOnce(context.Background(), src)
+		if err != nil {
+			b.Fatalf("build plugin %s: %v", name, err)
+		}
+		manifest, err := os.ReadFile(filepath.Join(src, name+".toml"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		text := string(manifest)
+		for _, e := range edits {
+			if !strings.Contains(text, e[0]) {
+				b.Fatalf("plugin %s: manifest no longer contains %q", name, e[0])
+			}
+			text = strings.Replace(text, e[0], e[1], 1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".wasm"), wasm, 0o640); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(text), 0o640); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGatewayPlugins sends b.N 5 KB messages at concurrency 50 through
+// a gateway without plugins and through one running the five bundled
+// plugins, both relaying to one smtp-sink, to show what the plugins cost.
+func BenchmarkGatewayPlugins(b *testing.B) {
+	sink := startSMTPSink(b)
+	dns := testenv.StartDNS(b, "")
+
+	for _, variant := range []string{"none", "bundled"} {
+		s := baseSettings(b, sink)
+		s.Inbound.MaxConnectionsPerIP = 100
+		s.Inbound.MaxConnections = 200
+		s.Internal.MaxConnections = 20
+		s.Bounce.Resolver = dns.Addr()
+		var prepare []func(string)
+		if variant == "bundled" {
+			prepare = append(prepare, func(dataDir string) { installBundledPlugins(b, dataDir) })
+		}
+		gw := startGateway(b, s, prepare...)
+		if variant == "bundled" && strings.Count(gw.Log(), `msg="plugin loaded"`) != len(bundledPlugins) {
+			b.Fatalf("not every bundled plugin loaded:\n%s", gw.Log())
+		}
+		b.Run("plugins="+variant, func(b *testing.B) {
+			runLoad(b, gw.Addr(), func() []int { return []int{gw.PID()} }, 50, 5<<10)
+		})
+		gw.Stop()
+	}
+}
