@@ -55,13 +55,16 @@ type Gateway struct {
 
 // New builds every component from s without opening any listener, so that
 // a bad setting fails before the gateway is reachable.
-func New(dataDir string, s *settings.Settings, log *slog.Logger) (*Gateway, error) {
+func New(dataDir string, written *settings.Settings, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{
 		dataDir:  dataDir,
 		log:      log,
-		settings: s,
+		settings: written,
 		metrics:  newMetrics(),
 	}
+	// Components see the role addresses filled in from the interface
+	// section; g.settings keeps the file as written, for the web setup.
+	s := written.Bound()
 
 	sp, err := spool.Open(filepath.Join(dataDir, "spool"), log)
 	if err != nil {
@@ -144,7 +147,7 @@ func New(dataDir string, s *settings.Settings, log *slog.Logger) (*Gateway, erro
 // that the administrator can fix it.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
-	s := g.settings
+	s := g.settings.Bound()
 	g.mu.Unlock()
 	roles := g.applyNetwork(s)
 	appliance := roles != nil

@@ -17,10 +17,11 @@ import (
 // started with, and delivery targets are swapped between attempts. New
 // listeners are opened before old ones close, so a failed bind leaves the
 // gateway running as it was.
-func (g *Gateway) Reload(s *settings.Settings) error {
+func (g *Gateway) Reload(written *settings.Settings) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	old := g.settings
+	old := g.settings.Bound()
+	s := written.Bound()
 
 	tlsConfig, err := smtpd.TLSConfig(s.Inbound.TLSCert, s.Inbound.TLSKey, g.dataDir, s.Hostname)
 	if err != nil {
@@ -91,7 +92,7 @@ func (g *Gateway) Reload(s *settings.Settings) error {
 		g.restartAdmin(s)
 	}
 
-	g.settings = s
+	g.settings = written
 	// Mail deferred under the old settings may be deliverable now.
 	g.queue.Kick()
 	g.logReady(s)

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -136,12 +137,40 @@ func (s *Settings) validateInterfaces() Errors {
 				"%q is not %s, the interface with the bounce role", s.Bounce.Interface, b.Name)})
 		}
 	}
+	errs = append(errs, s.checkListenRole("inbound.listen", RoleInbound, s.Inbound.Listen)...)
+	if s.Admin.Listen != "" {
+		errs = append(errs, s.checkListenRole("admin.listen", RoleAdmin, []string{s.Admin.Listen})...)
+	}
 	if in := RoleInterface(s.Interfaces, RoleInternal); in != nil {
 		if want, ok := in.RoleAddress(RoleInternal); ok && s.Internal.SourceAddress != "" &&
 			s.Internal.SourceAddress != want.String() {
 			errs = append(errs, &FieldError{Key: "internal.source_address", Message: fmt.Sprintf(
 				"%s differs from the internal role's address %s on %s: leave it empty or make them equal",
 				s.Internal.SourceAddress, want, in.Name)})
+		}
+	}
+	return errs
+}
+
+// checkListenRole rejects a listen address whose host is neither
+// unspecified (then Bound fills in the role's address) nor the role's own
+// address, because a listener on another role's address would, for
+// example, put the web setup on the internet-facing interface.
+func (s *Settings) checkListenRole(key, role string, listen []string) Errors {
+	want, ok := roleAddress(s.Interfaces, role)
+	if !ok {
+		return nil
+	}
+	var errs Errors
+	for _, l := range listen {
+		host, _, err := net.SplitHostPort(l)
+		if err != nil || unspecifiedHost(host) {
+			continue
+		}
+		if a, err := netip.ParseAddr(host); err != nil || a != want {
+			errs = append(errs, &FieldError{Key: key, Message: fmt.Sprintf(
+				"%s is not on the %s role's address %s: use %s or an unspecified host such as 0.0.0.0",
+				l, role, want, net.JoinHostPort(want.String(), "PORT"))})
 		}
 	}
 	return errs
