@@ -874,3 +874,48 @@ func TestWebBounceQueuedMessage(t *testing.T) {
 		t.Errorf("DSN lacks the administrator's reason:\n%s", dsn.Data)
 	}
 }
+
+func TestWebAdminAddressMoves(t *testing.T) {
+	gw := startWebGateway(t, webSettings(t, ""))
+	ctx := newBrowser(t, gw)
+	completeSetup(t, ctx, gw)
+	moved := testenv.FreeAddr(t)
+
+	do(t, ctx, "move the admin listener",
+		chromedp.Navigate(gw.admin+"/settings"),
+		chromedp.WaitVisible(chromedp.ID("settings-form")),
+		fill(field("admin.listen"), moved),
+		chromedp.Click(chromedp.ID("save")),
+	)
+	waitText(t, ctx, ".notice", "Settings saved and applied")
+	do(t, ctx, "follow the link to the new address",
+		chromedp.Click(chromedp.ID("moved-link")),
+		chromedp.WaitVisible(chromedp.ID("settings-form")),
+	)
+	if loc := location(t, ctx); loc != "https://"+moved+"/settings" {
+		t.Errorf("browser is at %s after the move, want https://%s/settings", loc, moved)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(field("admin.listen")))); v != moved {
+		t.Errorf("admin.listen on the new address shows %q, want %q", v, moved)
+	}
+
+	// The old listener closes once the saving request has finished.
+	client := insecureClient()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get(gw.admin + "/healthz")
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the old admin address %s still answers after the move", gw.admin)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := client.Get("https://" + moved + "/healthz")
+	if err != nil {
+		t.Fatalf("the new admin address does not answer: %v", err)
+	}
+	resp.Body.Close()
+}

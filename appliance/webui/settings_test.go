@@ -139,3 +139,18 @@ func TestSettingsHelpFromDefaultFile(t *testing.T) {
 		t.Errorf("help of inbound.tls_key = %q: the comment above tls_cert belongs to tls_cert only", got)
 	}
 }
+
+func TestSettingsAdminMoveRedirects(t *testing.T) {
+	h := newHarness(t)
+	h.completeSetup(h.client)
+	r := h.post(h.client, "/settings", url.Values{
+		"csrf":         {h.csrf(h.client, "/settings")},
+		"admin.listen": {"127.0.0.1:18443"},
+	})
+	if r.status != http.StatusOK {
+		t.Fatalf("admin move: status %d, want 200", r.status)
+	}
+	if !strings.Contains(r.body, `href="https://127.0.0.1:18443/settings"`) {
+		t.Errorf("page lacks the link to the new address:\n%s", r.body)
+	}
+}

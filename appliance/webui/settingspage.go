@@ -35,6 +35,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 
 func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Backend.Settings()
+	oldAdmin := st.Admin.Listen
 	if errs := applyForm(st, r.PostForm); len(errs) > 0 {
 		s.renderSettings(w, r, http.StatusUnprocessableEntity, st, errs, settingsData{})
 		return
@@ -45,6 +46,16 @@ func (s *Server) settingsSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("settings saved by the administrator", "remote", clientIP(r))
+	// The old listener closes once this response is out, so the page links
+	// to the new address. A redirect would not do: the Content Security
+	// Policy's form-action 'self' stops a form post from leaving the origin.
+	// NOTE: the session cookie follows only when the host stays the same
+	// and only the port changes; a new address needs a new login.
+	if st.Admin.Listen != oldAdmin {
+		s.render(w, r, http.StatusOK, "moved", view{Title: "Web setup moved", Nav: "settings",
+			Notice: "Settings saved and applied.", Data: "https://" + st.Admin.Listen + "/settings"})
+		return
+	}
 	http.Redirect(w, r, "/settings?done=saved", http.StatusSeeOther)
 }
 
