@@ -260,9 +260,18 @@ func (l *loginLimiter) blocked(ip string) time.Duration {
 	return recent[0].Add(l.window).Sub(l.now())
 }
 
+// maxTrackedAddresses bounds the limiter's memory under a login flood from
+// many addresses: past it, every address's stale failures are dropped.
+const maxTrackedAddresses = 10000
+
 func (l *loginLimiter) fail(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.failures) >= maxTrackedAddresses {
+		for addr := range l.failures {
+			l.pruneLocked(addr)
+		}
+	}
 	l.failures[ip] = append(l.pruneLocked(ip), l.now())
 }
 

@@ -1,10 +1,12 @@
 package webui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSetupGuardsEveryPage(t *testing.T) {
@@ -160,7 +162,7 @@ func TestLoginRateLimitBlocksAddress(t *testing.T) {
 
 func TestLoginLimiterWindowPasses(t *testing.T) {
 	now := testClock()
-	l := newLoginLimiter(2, 15*60*1e9, now.Now)
+	l := newLoginLimiter(2, 15*time.Minute, now.Now)
 	l.fail("192.0.2.1")
 	l.fail("192.0.2.1")
 	if l.blocked("192.0.2.1") == 0 {
@@ -169,7 +171,7 @@ func TestLoginLimiterWindowPasses(t *testing.T) {
 	if l.blocked("192.0.2.2") != 0 {
 		t.Error("another address is blocked too")
 	}
-	now.advance(16 * 60 * 1e9)
+	now.advance(16 * time.Minute)
 	if d := l.blocked("192.0.2.1"); d != 0 {
 		t.Errorf("still blocked for %v after the window passed", d)
 	}
@@ -263,5 +265,18 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	}
 	if h.srv.auth.checkPassword(testPassword) {
 		t.Error("the old password still works")
+	}
+}
+
+func TestLoginLimiterDropsStaleAddresses(t *testing.T) {
+	now := testClock()
+	l := newLoginLimiter(5, 15*time.Minute, now.Now)
+	for i := range maxTrackedAddresses {
+		l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&0xff, i&0xff))
+	}
+	now.advance(16 * time.Minute)
+	l.fail("192.0.2.1")
+	if n := len(l.failures); n != 1 {
+		t.Errorf("limiter tracks %d addresses after the window passed, want 1", n)
 	}
 }
