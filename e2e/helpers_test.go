@@ -12,6 +12,9 @@ import (
 	"github.com/lambgate/lambgate/internal/testenv"
 )
 
+// closedResolver is a loopback DNS address where nothing listens.
+const closedResolver = "127.0.0.1:9"
+
 // baseSettings returns settings for a gateway on a free loopback port that
 // relays example.test to internal, with retries fast enough for a test.
 func baseSettings(t testing.TB, internal string) *settings.Settings {
@@ -24,9 +27,11 @@ func baseSettings(t testing.TB, internal string) *settings.Settings {
 	s.Queue.MinBackoff = settings.Duration(time.Second)
 	s.Queue.MaxBackoff = settings.Duration(2 * time.Second)
 	// No DNS server unless a test sets one: SPF is checked only where the
-	// test needs its result.
+	// test needs its result, and any other lookup goes to a closed loopback
+	// port, so that no test ever queries the machine's own resolver.
 	s.Inbound.SPF = false
 	s.Bounce.RequireSPFPass = false
+	s.Bounce.Resolver = closedResolver
 	return s
 }
 

@@ -31,6 +31,8 @@ func testSettings(t *testing.T) *settings.Settings {
 	s.Admin.Listen = freeAddr(t)
 	s.Inbound.SPF = false
 	s.Bounce.RequireSPFPass = false
+	// Lookups go to a closed loopback port, never the machine's resolver.
+	s.Bounce.Resolver = "127.0.0.1:9"
 	s.Queue.MinBackoff = settings.Duration(time.Second)
 	s.Queue.MaxBackoff = settings.Duration(time.Second)
 	return s

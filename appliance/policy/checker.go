@@ -239,6 +239,12 @@ func (c *Checker) CheckRecipient(ctx context.Context, addr string, smtputf8 bool
 	}
 	address := local + "@" + domain
 
+	// RFC 5321 section 4.5.1: every relay domain MUST accept postmaster,
+	// whatever the recipient list says.
+	if strings.EqualFold(local, "postmaster") {
+		return Decision{Action: Accept, Address: address}, nil
+	}
+
 	exists, err := c.exists(ctx, r, local, domain)
 	if err != nil {
 		return Decision{Action: Tempfail, Address: address, Code: 451, Enhanced: [3]int{4, 4, 3},

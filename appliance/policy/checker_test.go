@@ -239,3 +239,16 @@ func TestUnicodeRelayDomainMatchesALabel(t *testing.T) {
 		t.Errorf("normalized address %q, want user@xn--bcher-kva.example", d.Address)
 	}
 }
+
+func TestPostmasterAcceptedWhateverTheList(t *testing.T) {
+	c := newTestChecker(t, Config{Validation: settings.ValidateStatic,
+		Static: []string{"known@relay.test"}}, nil)
+	for _, addr := range []string{"postmaster@relay.test", "PostMaster@relay.test"} {
+		if got := check(t, c, addr).Action; got != Accept {
+			t.Errorf("%s: %v, want Accept", addr, got)
+		}
+	}
+	if got := check(t, c, "postmaster@elsewhere.example").Action; got != Reject {
+		t.Errorf("postmaster of a foreign domain: %v, want Reject", got)
+	}
+}

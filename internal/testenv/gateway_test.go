@@ -78,6 +78,11 @@ func TestBuiltGatewayRelaysToPostfix(t *testing.T) {
 	settingsTOML := fmt.Sprintf(`hostname = "gateway.test"
 [inbound]
 listen = [%q]
+# No SPF lookups: the test must not query the machine's resolver.
+spf = false
+[bounce]
+require_spf_pass = false
+resolver = "127.0.0.1:9"
 [domains]
 relay = ["example.test"]
 [internal]
