@@ -528,6 +528,17 @@ func TestWebReleaseQuarantinedMessage(t *testing.T) {
 	ctx := newBrowser(t, gw)
 	completeSetup(t, ctx, gw)
 	id := spoolMessage(t, gw, spool.AreaQuarantine, "alice@example.test", "held by a plugin")
+	junk := spoolMessage(t, gw, spool.AreaQuarantine, "bob@example.test", "junk held by a plugin")
+
+	do(t, ctx, "delete the junk",
+		chromedp.Navigate(gw.admin+"/quarantine/"+junk),
+		chromedp.WaitVisible(chromedp.ID("delete")),
+		chromedp.Click(chromedp.ID("delete")),
+	)
+	waitText(t, ctx, ".notice", "Message deleted")
+	if rows := textOf(t, ctx, "#messages"); strings.Contains(rows, junk) || !strings.Contains(rows, id) {
+		t.Errorf("quarantine after deleting %s:\n%s", junk, rows)
+	}
 
 	do(t, ctx, "search the quarantine",
 		chromedp.Navigate(gw.admin+"/quarantine"),
@@ -558,6 +569,9 @@ func TestWebReleaseQuarantinedMessage(t *testing.T) {
 	}
 	if list, _ := gw.Spool().List(spool.AreaQuarantine); len(list) != 0 {
 		t.Errorf("quarantine still holds %d messages", len(list))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(gw.dataDir, "maildir", "new")); len(entries) != 1 {
+		t.Errorf("Maildir holds %d messages, want only the released one", len(entries))
 	}
 
 	do(t, ctx, "follow the message in the logs",
