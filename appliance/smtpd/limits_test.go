@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -266,5 +267,37 @@ func TestBDATResetClosesConnection(t *testing.T) {
 	}
 	if strings.Contains(string(msgs[0].data), "Subject: 1") {
 		t.Errorf("the aborted chunk leaked into the next message:\n%s", msgs[0].data)
+	}
+}
+
+func TestBDATCutShortByCloseNotStored(t *testing.T) {
+	cases := []struct {
+		name, chunk string
+	}{
+		{"last chunk", "BDAT 100000 LAST\r\nSubject: cut\r\n\r\nonly part of the declared size\r\n"},
+		{"middle chunk", "BDAT 5000\r\nSubject: cut\r\n\r\nonly part of the first chunk\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t)
+			c := dial(t, ts.addr)
+			c.greet()
+			c.cmd("MAIL FROM:<a@sender.example>", "250")
+			c.cmd("RCPT TO:<b@relay.test>", "250")
+			c.send(tc.chunk)
+			// A clean close (FIN), as when the sending MTA crashes.
+			if err := c.conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if r := c.reply(); strings.HasPrefix(r, "250") {
+				t.Errorf("reply %q to a chunk cut short by the client's close", r)
+			}
+			// The session ends with the connection; give the server time
+			// to finish it before looking at the store.
+			time.Sleep(200 * time.Millisecond)
+			if n := len(ts.store.messages()); n != 0 {
+				t.Errorf("%d messages stored from a cut-short transfer", n)
+			}
+		})
 	}
 }

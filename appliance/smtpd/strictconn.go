@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -248,6 +249,14 @@ func (c *strictConn) rejectFraming() {
 // which go-smtp sends as the transfer's reply, and arranges for the
 // connection to close after that reply.
 func (c *strictConn) mapReadError(err error) error {
+	if errors.Is(err, io.EOF) && c.inTransfer() {
+		// go-smtp copies a BDAT chunk through an io.LimitReader, which
+		// takes an early end of stream for the chunk's end, so a client
+		// that closed mid-chunk would have its cut-short message
+		// accepted. An end of stream inside a transfer is an abort.
+		c.state.logReject("data", "connection closed during the transfer")
+		return io.ErrUnexpectedEOF
+	}
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		return err
@@ -260,6 +269,18 @@ func (c *strictConn) mapReadError(err error) error {
 	c.closeAfter = true
 	c.state.logReject("data", "data transfer timed out")
 	return errDataTimeout
+}
+
+// inTransfer reports whether the client is sending message content: a
+// BDAT chunk the plaintext scanner is inside, or a DATA or BDAT transfer
+// the session has begun.
+func (c *strictConn) inTransfer() bool {
+	if c.chunkLeft > 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.dataDeadline.IsZero()
 }
 
 // Write sends a reply and follows STARTTLS. After "220 Ready to start TLS"
