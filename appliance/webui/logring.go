@@ -113,7 +113,11 @@ func countMailEvent(s *Series, e LogEntry) {
 		}
 	case "rejected":
 		s.Add(CounterRejected, e.Time, 1)
-		s.AddReason(e.Time, e.attr("reason"))
+		reason := e.attr("reason")
+		if plugin := e.attr("plugin"); plugin != "" {
+			reason += " by plugin " + plugin
+		}
+		s.AddReason(e.Time, reason)
 	case "delivered":
 		if e.attr("kind") == "inbound" {
 			s.Add(CounterRelayed, e.Time, 1)

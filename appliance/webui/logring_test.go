@@ -36,18 +36,26 @@ func TestLogRingCountsMailEvents(t *testing.T) {
 	log.Info("received", "queue_id", "A1", "status", "queued")
 	log.Info("received", "queue_id", "A2", "status", "quarantined")
 	log.Info("rejected", "phase", "rcpt", "reason", "not a relay domain")
+	log.Info("rejected", "phase", "rcpt", "reason", "filter reject", "plugin", "e2eprobe")
 	log.Info("bounce suppressed", "reason", "null sender")
 	log.Info("delivered", "kind", "bounce")
 
 	now := time.Now()
 	for name, want := range map[string]uint64{CounterAccepted: 2, CounterQuarantined: 1,
-		CounterRejected: 1, CounterSuppressed: 1, CounterRelayed: 0} {
+		CounterRejected: 2, CounterSuppressed: 1, CounterRelayed: 0} {
 		if got := series.Points(name, now, 1, 5)[0]; got != want {
 			t.Errorf("%s = %d, want %d", name, got, want)
 		}
 	}
-	if r := series.Reasons(now, 5); len(r) != 1 || r[0].Reason != "not a relay domain" {
-		t.Errorf("reasons = %v", r)
+	reasons := series.Reasons(now, 5)
+	if len(reasons) != 2 {
+		t.Fatalf("reasons = %v, want 2", reasons)
+	}
+	if reasons[0].Reason != "filter reject by plugin e2eprobe" {
+		t.Errorf("first reason = %q, want the plugin named", reasons[0].Reason)
+	}
+	if reasons[1].Reason != "not a relay domain" {
+		t.Errorf("second reason = %q", reasons[1].Reason)
 	}
 }
 
