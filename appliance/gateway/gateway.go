@@ -229,6 +229,10 @@ func (g *Gateway) logReady(s *settings.Settings) {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopAdmin(ctx)
 	err := g.smtp.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		// A reload that moved the listeners closed the old ones already.
+		err = nil
+	}
 	if err != nil {
 		g.smtp.Close()
 	}

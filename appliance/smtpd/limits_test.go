@@ -301,3 +301,39 @@ func TestBDATCutShortByCloseNotStored(t *testing.T) {
 		})
 	}
 }
+
+func TestLineLengthLimitCountsCRLF(t *testing.T) {
+	cases := []struct {
+		name    string
+		content int // bytes before the CRLF
+		ok      bool
+	}{
+		{"998 bytes and CRLF", 998, true},
+		{"999 bytes and CRLF", 999, false},
+		{"1000 bytes and CRLF", 1000, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t)
+			c := dial(t, ts.addr)
+			c.greet()
+			c.cmd("MAIL FROM:<a@sender.example>", "250")
+			c.cmd("RCPT TO:<b@relay.test>", "250")
+			c.cmd("DATA", "354")
+			c.send("Subject: long\r\n\r\n" + strings.Repeat("x", tc.content) + "\r\n.\r\n")
+			r := c.reply()
+			if tc.ok && !strings.HasPrefix(r, "250 ") {
+				t.Errorf("reply %q, want 250", r)
+			}
+			if !tc.ok {
+				// One permanent reply, never a temporary one first.
+				if !strings.HasPrefix(r, "500 5.5.2 Line too long") {
+					t.Errorf("reply %q, want one 500 5.5.2", r)
+				}
+				if more := c.reply(); more != "" {
+					t.Errorf("a second reply %q after the rejection", more)
+				}
+			}
+		})
+	}
+}

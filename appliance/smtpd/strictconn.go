@@ -175,7 +175,9 @@ func (c *strictConn) scan() {
 			c.prevCR = true
 		case b == '\n':
 			c.rejectMsg = replyBareLine
-		case c.scanPos-c.readyEnd > maxLine:
+		case c.scanPos-c.readyEnd > maxLine-2:
+			// maxLine counts the CRLF, as go-smtp's own limit does, so
+			// both reject the same lines and the client gets one reply.
 			c.rejectMsg = replyLineTooLong
 		}
 	}
