@@ -221,7 +221,7 @@ func (g *Gateway) logReady(s *settings.Settings) {
 		"listen", strings.Join(addrs, ","),
 		"domains", strings.Join(s.Domains.Relay, ","),
 		"delivery", target,
-		"admin", s.Admin.Listen)
+		"admin", "https://"+s.Admin.Listen+"/")
 }
 
 // Shutdown stops accepting mail, lets open sessions finish within ctx, then

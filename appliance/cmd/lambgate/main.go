@@ -16,7 +16,11 @@ import (
 
 	"github.com/lambgate/lambgate/appliance/gateway"
 	"github.com/lambgate/lambgate/appliance/settings"
+	"github.com/lambgate/lambgate/appliance/webui"
 )
+
+// logRingSize is how many recent log records the web setup can show.
+const logRingSize = 10000
 
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == "plugin" && os.Args[2] == "test" {
@@ -48,7 +52,11 @@ func run() int {
 
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(s.Log.Level))
-	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	// The web setup's Logs page and mail charts read the recent records
+	// from this ring; standard output keeps the whole trail.
+	ring := webui.NewLogRing(logRingSize, webui.NewSeries())
+	text := slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: level})
+	log := slog.New(webui.NewLogHandler(text, ring))
 	if created {
 		log.Info("wrote default settings", "path", *dataDir+"/"+settings.FileName)
 	}
