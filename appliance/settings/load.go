@@ -51,6 +51,9 @@ func Parse(data []byte) (*Settings, error) {
 	md, err := toml.Decode(string(data), s)
 	if err != nil {
 		var perr toml.ParseError
+		if errors.As(err, &perr) && perr.LastKey != "" {
+			return nil, fmt.Errorf("%s (line %d): %s", perr.LastKey, perr.Position.Line, perr.Message)
+		}
 		if errors.As(err, &perr) {
 			return nil, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
 		}

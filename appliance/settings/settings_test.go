@@ -80,6 +80,13 @@ func TestParseNamesBadKey(t *testing.T) {
 	}
 }
 
+func TestParseNamesKeyOfBadDuration(t *testing.T) {
+	_, err := Parse([]byte("[inbound]\ncommand_timeout = \"3 seconds\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "inbound.command_timeout") {
+		t.Errorf("error = %v, want one naming inbound.command_timeout", err)
+	}
+}
+
 func TestParseRejectsUnknownKey(t *testing.T) {
 	_, err := Parse([]byte("[inbound]\nmax_conections = 5\n"))
 	if err == nil || !strings.Contains(err.Error(), "inbound.max_conections") {
