@@ -94,6 +94,7 @@ func webSettings(t *testing.T, internal string) *settings.Settings {
 	s.Admin.Listen = testenv.FreeAddr(t)
 	s.Inbound.SPF = false
 	s.Bounce.RequireSPFPass = false
+	s.Bounce.Resolver = closedResolver
 	s.Internal.Server = internal
 	if internal != "" {
 		s.Internal.SourceAddress = "127.0.0.1"

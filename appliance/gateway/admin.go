@@ -108,8 +108,6 @@ func (g *Gateway) serveAdmin(s *settings.Settings, handler *adminHandler) error 
 		g.log.Info("generated the admin certificate; compare its fingerprint when the browser warns",
 			"fingerprint", fingerprint)
 	}
-	// TODO: the "accepting mail" line (logReady) still prints admin= as
-	// host:port; this line carries the https URL until that one does.
 	g.log.Info("web setup listening", "url", "https://"+l.Addr().String()+"/",
 		"fingerprint", fingerprint)
 	return nil

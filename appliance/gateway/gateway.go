@@ -51,6 +51,8 @@ type Gateway struct {
 	listeners []net.Listener
 	// resolvConf receives the interfaces' DNS servers; see SetResolvConf.
 	resolvConf string
+	// level is the logger's level, set by a reload; see SetLogLevel.
+	level *slog.LevelVar
 }
 
 // New builds every component from s without opening any listener, so that

@@ -2,12 +2,17 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/netcfg"
 )
+
+// SetLogLevel hands the gateway the level of its logger, so that a reload
+// (SIGHUP or the web setup) applies [log] level. Call it before Start.
+func (g *Gateway) SetLogLevel(level *slog.LevelVar) { g.level = level }
 
 // SetResolvConf names the file that the interfaces' DNS servers are written
 // to ("/tmp/resolv.conf" on the appliance, where /etc/resolv.conf links to

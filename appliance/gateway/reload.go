@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
 	"slices"
@@ -93,6 +94,12 @@ func (g *Gateway) Reload(written *settings.Settings) error {
 	}
 
 	g.settings = written
+	if g.level != nil {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(s.Log.Level)); err == nil {
+			g.level.Set(l)
+		}
+	}
 	// Mail deferred under the old settings may be deliverable now.
 	g.queue.Kick()
 	g.logReady(s)

@@ -48,8 +48,6 @@ func (g *Gateway) Settings() *settings.Settings {
 // ApplySettings validates s, applies it with Reload and then saves it
 // atomically in the data directory. Applying first means a setting the
 // gateway cannot use (a port in use) changes nothing on disk either.
-// TODO: the log level of [log] follows only a restart or SIGHUP, because
-// the main program owns the slog.LevelVar.
 func (g *Gateway) ApplySettings(s *settings.Settings) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -83,11 +81,8 @@ func (g *Gateway) ReleaseQuarantined(queueID string) error {
 	return nil
 }
 
-// logRing returns the ring of the web UI's log handler when the main
-// program installed one around the gateway's logger.
-// TODO: appliance/cmd/lambgate does not wrap its handler with
-// webui.NewLogHandler yet, so the Logs page and the mail charts stay empty
-// outside the tests.
+// logRing returns the ring of the web UI's log handler, which the main
+// program installs around the gateway's logger.
 func (g *Gateway) logRing() *webui.LogRing {
 	if h, ok := g.log.Handler().(*webui.LogHandler); ok {
 		return h.Ring()

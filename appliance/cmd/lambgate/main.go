@@ -67,6 +67,7 @@ func run() int {
 		return 1
 	}
 	g.SetResolvConf(*resolvConf)
+	g.SetLogLevel(level)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := g.Start(ctx); err != nil {
@@ -78,7 +79,7 @@ func run() int {
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for sig := range signals {
 		if sig == syscall.SIGHUP {
-			reload(g, *dataDir, level, log)
+			reload(g, *dataDir, log)
 			continue
 		}
 		log.Info("shutting down", "signal", sig.String())
@@ -97,7 +98,7 @@ func run() int {
 
 // reload applies a changed settings file. An invalid file is logged and the
 // running settings stay in force, so a typo never stops mail.
-func reload(g *gateway.Gateway, dataDir string, level *slog.LevelVar, log *slog.Logger) {
+func reload(g *gateway.Gateway, dataDir string, log *slog.Logger) {
 	s, _, err := settings.Load(dataDir)
 	if err != nil {
 		log.Error("reload rejected, keeping the running settings", "err", err)
@@ -107,7 +108,6 @@ func reload(g *gateway.Gateway, dataDir string, level *slog.LevelVar, log *slog.
 		log.Error("reload failed", "err", err)
 		return
 	}
-	level.Set(parseLevel(s.Log.Level))
 	log.Info("settings reloaded")
 }
 
