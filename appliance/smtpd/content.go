@@ -14,6 +14,11 @@ type contentWriter struct {
 	w       io.Writer
 	maxHops int
 	maxSize int64
+	// maxLine is the longest line in bytes, CRLF included. go-smtp checks
+	// it for DATA but not inside BDAT chunks, and a longer line would be
+	// relayed with DATA against RFC 5321's limit.
+	maxLine int
+	lineLen int
 
 	size      int64
 	prevCR    bool
@@ -55,6 +60,15 @@ func (c *contentWriter) step(b byte) error {
 		return errBareLineInContent
 	}
 	c.prevCR = b == '\r'
+	switch {
+	case b == '\n':
+		c.lineLen = 0
+	case b != '\r':
+		c.lineLen++
+		if c.maxLine > 0 && c.lineLen > c.maxLine-2 {
+			return errContentLineTooLong
+		}
+	}
 	if !c.inHeader {
 		return nil
 	}

@@ -337,3 +337,26 @@ func TestLineLengthLimitCountsCRLF(t *testing.T) {
 		})
 	}
 }
+
+func TestBDATLongLineRejected(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("MAIL FROM:<a@sender.example>", "250")
+	c.cmd("RCPT TO:<b@relay.test>", "250")
+	body := "Subject: long\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n"
+	// Whether go-smtp's own line limit or the content check sees the line
+	// first depends on how the bytes arrive; either way it is a permanent
+	// rejection.
+	c.send("BDAT " + strconv.Itoa(len(body)) + " LAST\r\n")
+	// A pause lets go-smtp switch its own line limit off for the chunk,
+	// as it does when the chunk arrives in a later segment.
+	time.Sleep(100 * time.Millisecond)
+	c.send(body)
+	if r := c.reply(); !strings.HasPrefix(r, "554 5.6.0") && !strings.HasPrefix(r, "500 5.4.0") {
+		t.Errorf("reply %q, want a permanent rejection of a 5000-byte line", r)
+	}
+	if n := len(ts.store.messages()); n != 0 {
+		t.Errorf("%d messages stored with an overlong line", n)
+	}
+}

@@ -17,6 +17,8 @@ var (
 		Message: "Bare CR or LF in command, lines must end in CRLF"}
 	errTooManyErrors = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many errors, closing connection"}
+	errContentLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message line too long, lines are limited to 998 bytes before CRLF"}
 	errMailLoop = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
 		Message: "Too many Received headers, mail loop detected"}
 	errTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
