@@ -356,6 +356,9 @@ func TestRoleAddrsWithoutInterfaceSettings(t *testing.T) {
 
 func TestSettingsParseInterfaceSection(t *testing.T) {
 	file := `
+[inbound]
+listen = ["0.0.0.0:25"]
+
 [bounce]
 source_address = "192.0.2.21"
 
