@@ -14,6 +14,10 @@ packages=(
   ca-certificates libnet-ssleay-perl libio-socket-ssl-perl
 )
 
+# The AssemblyScript compiler (sdk/assemblyscript, npm ci) needs Node.js
+# and npm; take Debian's only where the machine has none of its own.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
