@@ -40,6 +40,15 @@ go test ./appliance/... ./plugins/... -run '^$' -bench . -benchmem -benchtime 1s
   echo
   go run ./internal/benchreport relay < "$out/relay.txt"
   echo
+  echo "Reading the figures: CPU comes from /proc in 10 ms ticks, so a"
+  echo "figure is exact to about 0.01 ms per message over 2,000 messages."
+  echo "Postfix's peak RSS adds up each process's resident memory, which"
+  echo "counts the pages its processes share once per process, so it"
+  echo "overstates what Postfix needs; Lambgate is one process. The targets"
+  echo "for the gateway are 3x Postfix's rate at concurrency 10 and 50 with"
+  echo "5 KB messages, 1.5x with 100 KB, at most 0.5 ms of CPU per 5 KB"
+  echo "message and a peak RSS under 100 MB."
+  echo
   echo "## Cost of the bundled plugins"
   echo
   echo "smtp-source at concurrency 50 with 5 KB messages (2,000 a run, median of"
