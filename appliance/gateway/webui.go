@@ -137,19 +137,37 @@ func (b webBackend) Message(area spool.Area, queueID string) (*envelope.Envelope
 
 func (b webBackend) RetryNow() { b.g.queue.Kick() }
 
-// Delete removes a message without a DSN.
-// TODO: the queue has no method to drop one message, so a queued message is
-// removed from the spool and the queue drops it at its next attempt, which
-// Kick makes due now. An attempt already running may still deliver it.
+// Delete removes a message without a DSN. A queued message is first
+// withdrawn from the delivery schedule, so no attempt can start while it
+// is removed; one whose attempt is running is refused until that ends.
 func (b webBackend) Delete(area spool.Area, queueID string) error {
+	if area == spool.AreaQueue {
+		if _, err := b.g.queue.Withdraw(queueID); err != nil && !errors.Is(err, queue.ErrNotQueued) {
+			return err
+		}
+	}
 	if err := b.g.spool.Remove(area, queueID); err != nil {
+		if area == spool.AreaQueue {
+			b.g.requeue(queueID)
+		}
 		return err
 	}
 	b.g.log.Info("deleted by the administrator", "queue_id", queueID, "area", string(area))
-	if area == spool.AreaQueue {
-		b.g.queue.Kick()
-	}
 	return nil
+}
+
+// requeue puts a withdrawn message back into the delivery schedule after
+// an administrator's action failed half-way.
+func (g *Gateway) requeue(queueID string) {
+	msg, err := g.spool.Open(spool.AreaQueue, queueID)
+	if err != nil {
+		g.log.Error("withdrawn message not requeued; it is queued again at the next start",
+			"queue_id", queueID, "reason", err)
+		return
+	}
+	env := msg.Envelope.Clone()
+	msg.Close()
+	g.queue.Enqueue(env)
 }
 
 // errBounceOfBounce is returned for a DSN: a bounce is never bounced.
@@ -157,7 +175,8 @@ var errBounceOfBounce = errors.New("the message is a DSN, and a DSN is never bou
 
 // Bounce reports a queued inbound message's pending recipients to its
 // sender through the bounce sender, whose backscatter safeguards still
-// apply, then removes the message. It has the same TODO as Delete.
+// apply, then removes the message. Like Delete, it withdraws the message
+// from the delivery schedule first.
 func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 	msg, err := b.g.spool.Open(spool.AreaQueue, queueID)
 	if err != nil {
@@ -168,6 +187,15 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 	if env.Kind == envelope.KindBounce {
 		return errBounceOfBounce
 	}
+	if _, err := b.g.queue.Withdraw(queueID); err != nil && !errors.Is(err, queue.ErrNotQueued) {
+		return err
+	}
+	bounced := false
+	defer func() {
+		if !bounced {
+			b.g.requeue(queueID)
+		}
+	}()
 
 	var failed []envelope.Recipient
 	for i := range env.Recipients {
@@ -186,12 +214,12 @@ func (b webBackend) Bounce(ctx context.Context, queueID string) error {
 	if err := b.g.bouncer.Bounce(ctx, env, msg, failed); err != nil {
 		return fmt.Errorf("bounce of %s failed, the message stays queued: %w", queueID, err)
 	}
+	bounced = true
 	if err := b.g.spool.Remove(spool.AreaQueue, queueID); err != nil {
-		return fmt.Errorf("bounced %s but could not remove it, so it may still be delivered: %w", queueID, err)
+		return fmt.Errorf("bounced %s but could not remove it, so it is delivered at the next start: %w", queueID, err)
 	}
 	b.g.log.Info("bounced by the administrator", "queue_id", queueID, "from", env.From,
 		"rcpt_count", len(failed))
-	b.g.queue.Kick()
 	return nil
 }
 
