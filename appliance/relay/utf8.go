@@ -9,8 +9,7 @@ import (
 )
 
 // maxHeaderScan bounds how much of a message is read to find its header's
-// end; a header longer than this is treated as needing SMTPUTF8 if any of
-// the scanned part does.
+// end. A longer header is judged by its first maxHeaderScan bytes.
 const maxHeaderScan = 256 << 10
 
 // needsSMTPUTF8 reports whether env or the header of body contains bytes

@@ -7,11 +7,11 @@ import (
 )
 
 // Bound returns a copy of s in which every role's sockets point at that
-// role's address from the interface section: the inbound and admin
-// listeners with an unspecified host ("0.0.0.0:25", ":25") get the role's
-// address, and empty source addresses of the bounce and internal roles
-// (and the bounce interface) are filled in. Without an interface section,
-// or for a role on a DHCP interface, the values stay as written.
+// role's address from the interface section. Inbound and admin listeners
+// with an unspecified host ("0.0.0.0:25", ":25") get the role's address.
+// Empty source addresses of the bounce and internal roles, and the bounce
+// interface, are filled in. Without an interface section, or for a role on
+// a DHCP interface, the values stay as written.
 func (s *Settings) Bound() *Settings {
 	c := *s
 	if len(s.Interfaces) == 0 {
