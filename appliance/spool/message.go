@@ -59,7 +59,7 @@ func (s *Spool) Open(area Area, queueID string) (*Message, error) {
 	if err := checkQueueID(queueID); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.messagePath(area, queueID))
+	f, err := openFile(s.messagePath(area, queueID), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("spool: %s in %s: %w", queueID, area, ErrNotFound)
 	}

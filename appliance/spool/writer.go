@@ -59,7 +59,7 @@ func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
 	}
 
 	path := filepath.Join(s.tmpDir(), env.QueueID)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, wrapError("create message "+env.QueueID, err)
 	}
