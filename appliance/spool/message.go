@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"slices"
@@ -225,7 +226,9 @@ func (s *Spool) Remove(area Area, queueID string) error {
 	if err != nil {
 		return fmt.Errorf("spool: remove message: %w", err)
 	}
-	if err := os.Remove(s.statePath(area, queueID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// unlink(2) alone: most messages have no state file, and os.Remove
+	// would try rmdir(2) as well after the first failure.
+	if err := unix.Unlink(s.statePath(area, queueID)); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("spool: remove state: %w", err)
 	}
 	// The removal is not synced here: the next group commit makes it
