@@ -44,7 +44,15 @@ func (h *adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.TLS == nil {
-		http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
+		// The target is the address the request arrived on, never the
+		// client's Host header, which a client or proxy can set to any
+		// name and so turn the redirect towards another site.
+		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if !ok {
+			http.Error(w, "use https", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, "https://"+local.String()+r.URL.RequestURI(), http.StatusMovedPermanently)
 		return
 	}
 	h.ui.ServeHTTP(w, r)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -200,5 +201,29 @@ func TestMetricsEndpointServes(t *testing.T) {
 		if !strings.Contains(resp, want) {
 			t.Errorf("metrics lack %q:\n%s", want, resp)
 		}
+	}
+}
+
+func TestAdminRedirectIgnoresHostHeader(t *testing.T) {
+	s := testSettings(t)
+	startGateway(t, t.TempDir(), s)
+
+	req, err := http.NewRequest("GET", "http://"+s.Admin.Listen+"/settings", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "evil.example"
+	client := &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "https://" + s.Admin.Listen + "/settings"
+	if got := resp.Header.Get("Location"); got != want {
+		t.Errorf("redirect to %q, want %q", got, want)
 	}
 }

@@ -228,7 +228,13 @@ func (s *Server) pluginAction(w http.ResponseWriter, r *http.Request) {
 
 // pluginEdit shows the manifest editor of one plugin.
 func (s *Server) pluginEdit(w http.ResponseWriter, r *http.Request) {
-	s.renderPlugins(w, r, http.StatusOK, "", r.PathValue("name"))
+	name := r.PathValue("name")
+	// The name becomes a file name in the backend: only plugin names pass.
+	if !pluginNamePattern.MatchString(name) {
+		http.NotFound(w, r)
+		return
+	}
+	s.renderPlugins(w, r, http.StatusOK, "", name)
 }
 
 // renderPluginEdit shows the editor again with the rejected text.

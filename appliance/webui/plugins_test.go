@@ -122,3 +122,14 @@ func TestPluginActionRejectsInvalidName(t *testing.T) {
 		t.Errorf("remove probe: status %d, want 303", r.status)
 	}
 }
+
+func TestPluginEditRejectsTraversal(t *testing.T) {
+	h := newHarness(t)
+	h.completeSetup(h.client)
+	for _, name := range []string{"../../etc/secret", "..%2f..%2fsecret", "Upper"} {
+		r := h.get(h.client, "/plugins/"+url.PathEscape(name)+"/edit")
+		if r.status != http.StatusNotFound {
+			t.Errorf("edit %q: status %d, want 404", name, r.status)
+		}
+	}
+}
