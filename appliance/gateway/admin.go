@@ -143,7 +143,11 @@ func (g *Gateway) restartAdmin(s *settings.Settings) {
 	}
 	g.admin = nil
 	if err := g.serveAdmin(s, handler); err != nil {
-		g.log.Error("admin listener not restarted", "err", err)
+		// Keep the web setup where it was rather than lose the only way
+		// into an appliance without a shell.
+		g.admin = old
+		g.log.Error("admin listener not moved, it stays on the old address", "err", err)
+		return
 	}
 	if old != nil {
 		go func() {

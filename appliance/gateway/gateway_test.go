@@ -227,3 +227,18 @@ func TestAdminRedirectIgnoresHostHeader(t *testing.T) {
 		t.Errorf("redirect to %q, want %q", got, want)
 	}
 }
+
+func TestReloadRejectsBusyAdminAddress(t *testing.T) {
+	s := testSettings(t)
+	g := startGateway(t, t.TempDir(), s)
+
+	next := *s
+	// The SMTP listener's address is taken.
+	next.Admin.Listen = s.Inbound.Listen[0]
+	if err := g.Reload(&next); err == nil {
+		t.Fatal("reload onto a busy admin address succeeded")
+	}
+	if _, err := httpGet("http://" + s.Admin.Listen + "/healthz"); err != nil {
+		t.Errorf("web setup gone after a rejected move: %v", err)
+	}
+}

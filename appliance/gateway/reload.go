@@ -33,6 +33,16 @@ func (g *Gateway) Reload(written *settings.Settings) error {
 		g.applyNetwork(s)
 	}
 
+	if s.Admin.Listen != "" && old.Admin.Listen != s.Admin.Listen {
+		// Checked before anything changes: a web setup that cannot bind
+		// its new address would leave the appliance without a way in.
+		l, err := net.Listen("tcp", s.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin listener %s: %w", s.Admin.Listen, err)
+		}
+		l.Close()
+	}
+
 	var newListeners []net.Listener
 	if !slices.Equal(old.Inbound.Listen, s.Inbound.Listen) {
 		for _, addr := range s.Inbound.Listen {
