@@ -75,3 +75,22 @@ func TestListenOnOtherRoleRejected(t *testing.T) {
 		t.Errorf("inbound on the lan address: err = %v, want an inbound.listen error", err)
 	}
 }
+
+func TestParseOverKeepsInterfaces(t *testing.T) {
+	base := applianceSettings()
+	got, err := ParseOver(base, []byte("[log]\nlevel = \"debug\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Interfaces) != 2 || got.Interfaces[0].Name != "wan" {
+		t.Errorf("interfaces = %+v, want the two current ones", got.Interfaces)
+	}
+
+	got, err = ParseOver(base, []byte("[[interface]]\nname = \"eth0\"\nroles = [\"inbound\", \"bounce\", \"internal\", \"admin\"]\naddresses = [\"192.0.2.10/24\", \"192.0.2.20/24\"]\nbounce_address = \"192.0.2.20\"\ngateway = \"192.0.2.1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Interfaces) != 1 || got.Interfaces[0].Name != "eth0" {
+		t.Errorf("interfaces = %+v, want only the imported eth0", got.Interfaces)
+	}
+}

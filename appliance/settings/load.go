@@ -68,6 +68,47 @@ func Parse(data []byte) (*Settings, error) {
 	return s, nil
 }
 
+// ParseOver decodes data on top of base and validates the result: keys the
+// file does not name keep base's values rather than the defaults, so that
+// importing part of a settings file changes only that part. An empty file
+// is an error, because it would change nothing and is most likely a
+// mistake.
+func ParseOver(base *Settings, data []byte) (*Settings, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("the settings file is empty")
+	}
+	current, err := base.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	s := Default()
+	if _, err := toml.Decode(string(current), s); err != nil {
+		return nil, fmt.Errorf("copy the current settings: %w", err)
+	}
+	// Arrays of tables are appended to by the decoder, so the file's
+	// interface section replaces the current one only when it has one.
+	ifaces := s.Interfaces
+	s.Interfaces = nil
+	md, err := toml.Decode(string(data), s)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) && perr.LastKey != "" {
+			return nil, fmt.Errorf("%s (line %d): %s", perr.LastKey, perr.Position.Line, perr.Message)
+		}
+		return nil, err
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return nil, fmt.Errorf("unknown setting %q: check its spelling against the default file", undecoded[0].String())
+	}
+	if !md.IsDefined("interface") {
+		s.Interfaces = ifaces
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // Marshal encodes settings as TOML without comments, for export and for
 // saving edits made in the web setup.
 func (s *Settings) Marshal() ([]byte, error) {

@@ -113,3 +113,33 @@ func TestSaveRoundTrip(t *testing.T) {
 		t.Errorf("unknown = %q", got.Recipients.Unknown)
 	}
 }
+
+func TestParseOverKeepsUnnamedKeys(t *testing.T) {
+	base := Default()
+	base.Internal.Server = "127.0.0.1:2600"
+	base.Inbound.SPF = false
+	base.Bounce.RequireSPFPass = false
+
+	got, err := ParseOver(base, []byte("[domains]\nrelay = [\"example.org\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Domains.Relay, []string{"example.org"}) {
+		t.Errorf("relay = %v, want the imported [example.org]", got.Domains.Relay)
+	}
+	if got.Internal.Server != "127.0.0.1:2600" {
+		t.Errorf("internal.server = %q, want the current value kept", got.Internal.Server)
+	}
+	if got.Inbound.SPF {
+		t.Error("inbound.spf went back to its default")
+	}
+	if base.Domains.Relay[0] != "example.test" {
+		t.Errorf("ParseOver changed its base: %v", base.Domains.Relay)
+	}
+}
+
+func TestParseOverRejectsEmptyFile(t *testing.T) {
+	if _, err := ParseOver(Default(), []byte("  \n")); err == nil {
+		t.Error("an empty import was accepted")
+	}
+}

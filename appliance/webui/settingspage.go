@@ -98,7 +98,8 @@ func (s *Server) settingsImport(w http.ResponseWriter, r *http.Request) {
 		s.renderSettings(w, r, http.StatusBadRequest, s.cfg.Backend.Settings(), err, settingsData{})
 		return
 	}
-	st, err := settings.Parse(data)
+	// Keys the file does not name keep their current values.
+	st, err := settings.ParseOver(s.cfg.Backend.Settings(), data)
 	if err != nil {
 		s.log.Warn("settings import rejected", "remote", clientIP(r), "reason", err)
 		s.renderSettings(w, r, http.StatusUnprocessableEntity, s.cfg.Backend.Settings(),
