@@ -2,6 +2,7 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -45,7 +46,10 @@ func ProbeInternal(ctx context.Context, server, sourceAddr, helo, rcpt string) (
 	c, err := smtp.NewClient(&recordingConn{Conn: conn, rec: &rec}, host)
 	if err != nil {
 		conn.Close()
-		rec.note("no SMTP greeting: %v", err)
+		// net/smtp's error quotes what the server sent, which need not
+		// be SMTP at all, so it is replaced rather than shown.
+		err = errors.New("no SMTP greeting: the server did not answer with a 220 reply")
+		rec.note("%v", err)
 		return rec.String(), err
 	}
 	defer c.Close()
@@ -81,10 +85,41 @@ func (t *transcript) lines(prefix string, p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, line := range strings.SplitAfter(string(p), "\n") {
-		if line != "" {
-			t.b.WriteString(prefix + strings.TrimRight(line, "\r\n") + "\n")
+		if line == "" {
+			continue
+		}
+		line = strings.TrimRight(line, "\r\n")
+		// The probe may be pointed at any port, so only what looks like
+		// an SMTP reply is shown: the page must not become a way to read
+		// other services' answers.
+		if prefix == "S: " && !smtpReplyLine(line) {
+			fmt.Fprintf(&t.b, "-- the server sent %d bytes that are not an SMTP reply (not shown)\n", len(line))
+			continue
+		}
+		t.b.WriteString(prefix + line + "\n")
+	}
+}
+
+// smtpReplyLine reports whether line starts like an RFC 5321 reply: three
+// digits, then a space, a hyphen or the end of the line, in printable ASCII.
+func smtpReplyLine(line string) bool {
+	if len(line) < 3 || len(line) > 512 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if line[i] < '0' || line[i] > '9' {
+			return false
 		}
 	}
+	if len(line) > 3 && line[3] != ' ' && line[3] != '-' {
+		return false
+	}
+	for i := 0; i < len(line); i++ {
+		if line[i] < 0x20 || line[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *transcript) String() string {
