@@ -123,12 +123,25 @@ func checkPasswordRules(pw, confirm string) string {
 	switch {
 	case len([]rune(pw)) < MinPasswordLength:
 		return fmt.Sprintf("The password needs at least %d characters.", MinPasswordLength)
+	case distinctRunes(pw) < minDistinctRunes:
+		return fmt.Sprintf("The password needs at least %d different characters.", minDistinctRunes)
 	case len(pw) > maxPasswordBytes:
 		return fmt.Sprintf("The password may have at most %d bytes (bcrypt ignores the rest).", maxPasswordBytes)
 	case pw != confirm:
 		return "The two passwords differ."
 	}
 	return ""
+}
+
+// minDistinctRunes rejects passwords such as ten spaces or "aaaaaaaaaa".
+const minDistinctRunes = 5
+
+func distinctRunes(s string) int {
+	seen := map[rune]bool{}
+	for _, r := range s {
+		seen[r] = true
+	}
+	return len(seen)
 }
 
 // setPassword hashes pw with bcrypt and saves it. It also ends every

@@ -280,3 +280,30 @@ func TestLoginLimiterDropsStaleAddresses(t *testing.T) {
 		t.Errorf("limiter tracks %d addresses after the window passed, want 1", n)
 	}
 }
+
+func TestPasswordRulesRejectRepeats(t *testing.T) {
+	for _, pw := range []string{"          ", "aaaaaaaaaa", "abababababab"} {
+		if msg := checkPasswordRules(pw, pw); msg == "" {
+			t.Errorf("password %q accepted", pw)
+		}
+	}
+	if msg := checkPasswordRules("correct horse battery", "correct horse battery"); msg != "" {
+		t.Errorf("a good password rejected: %s", msg)
+	}
+}
+
+func TestPlantedPreSessionCookieRejected(t *testing.T) {
+	h := newHarness(t)
+	req, err := http.NewRequest("POST", h.ts.URL+"/setup", strings.NewReader("csrf=x&password=correct+horse+battery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// A one-character cookie with a matching form field, as another
+	// service on the admin host could plant.
+	req.AddCookie(&http.Cookie{Name: preSessionCookie, Value: "x"})
+	r := h.do(h.client, req)
+	if r.status != http.StatusForbidden {
+		t.Errorf("status %d with a planted token, want 403", r.status)
+	}
+}

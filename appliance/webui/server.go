@@ -263,6 +263,12 @@ func setSecurityHeaders(h http.Header) {
 // token nor, with SameSite=Strict, send the cookies along.
 func (s *Server) checkCSRF(r *http.Request, sess *session) bool {
 	want := cookieValue(r, preSessionCookie)
+	if sess == nil && !wellFormedToken(want) {
+		// A cookie this server did not make, planted for the admin host
+		// by another service, must not validate a form of the attacker's
+		// choosing.
+		return false
+	}
 	if sess != nil {
 		want = sess.CSRF
 	}
@@ -288,13 +294,28 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if sess := sessionFrom(r.Context()); sess != nil {
 		return sess.CSRF
 	}
-	if v := cookieValue(r, preSessionCookie); len(v) == 64 {
+	if v := cookieValue(r, preSessionCookie); wellFormedToken(v) {
 		return v
 	}
 	v := randomToken()
 	http.SetCookie(w, &http.Cookie{Name: preSessionCookie, Value: v, Path: "/",
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	return v
+}
+
+// wellFormedToken reports whether v has the form of randomToken's output:
+// 64 lower-case hexadecimal digits.
+func wellFormedToken(v string) bool {
+	if len(v) != 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func cookieValue(r *http.Request, name string) string {
