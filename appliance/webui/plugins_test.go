@@ -133,3 +133,17 @@ func TestPluginEditRejectsTraversal(t *testing.T) {
 		}
 	}
 }
+
+func TestOversizedBodyGets413(t *testing.T) {
+	h := newHarness(t)
+	h.completeSetup(h.client)
+	token := h.csrf(h.client, "/settings")
+	form := url.Values{"csrf": {token}, "filler": {strings.Repeat("x", 2<<20)}}
+	r := h.post(h.client, "/settings/import", form)
+	if r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d for a 2 MiB form, want 413", r.status)
+	}
+	if !strings.Contains(r.body, "limit") {
+		t.Errorf("reply does not name the limit: %s", r.body)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -228,6 +230,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			limit = maxPluginUploadBytes
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		// Parse here, so that a body over the limit gets its own answer
+		// instead of looking like a missing token.
+		var tooLarge *http.MaxBytesError
+		if err := r.ParseMultipartForm(limit); errors.As(err, &tooLarge) {
+			s.log.Warn("web request rejected", "remote", r.RemoteAddr, "path", r.URL.Path,
+				"reason", "request body too large", "limit", limit)
+			http.Error(w, fmt.Sprintf("Request Entity Too Large: the limit is %d bytes.", limit),
+				http.StatusRequestEntityTooLarge)
+			return
+		}
 		if !s.checkCSRF(r, sess) {
 			s.log.Warn("web request rejected", "remote", r.RemoteAddr, "path", r.URL.Path,
 				"reason", "missing or wrong CSRF token")
