@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/envelope"
@@ -233,7 +234,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Parse here, so that a body over the limit gets its own answer
 		// instead of looking like a missing token.
 		var tooLarge *http.MaxBytesError
-		if err := r.ParseMultipartForm(limit); errors.As(err, &tooLarge) {
+		err := r.ParseForm()
+		if err == nil && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			err = r.ParseMultipartForm(limit)
+		}
+		if errors.As(err, &tooLarge) {
 			s.log.Warn("web request rejected", "remote", r.RemoteAddr, "path", r.URL.Path,
 				"reason", "request body too large", "limit", limit)
 			http.Error(w, fmt.Sprintf("Request Entity Too Large: the limit is %d bytes.", limit),
