@@ -7,7 +7,7 @@ package envelope
 
 import "time"
 
-// Kind tells where a message came from, because the delivery path differs.
+// Kind is the origin of a message, which decides its delivery path.
 type Kind string
 
 const (
@@ -29,8 +29,9 @@ const (
 	// StateFailed recipients failed permanently or expired; a DSN was queued
 	// for them unless a backscatter safeguard stopped it.
 	StateFailed RecipientState = "failed"
-	// StateBounce recipients were unknown under the "bounce" policy: they are
-	// never relayed, only reported to the sender by a DSN.
+	// StateBounce recipients wait for a DSN: unknown recipients under the
+	// "bounce" policy, and recipients that failed permanently or expired
+	// until the bouncer has taken them. They are never relayed.
 	StateBounce RecipientState = "bounce"
 	// StateDiscarded recipients were dropped by policy or by a plugin.
 	StateDiscarded RecipientState = "discarded"
@@ -66,8 +67,8 @@ type Envelope struct {
 	SPF string `json:"spf,omitempty"`
 	TLS bool   `json:"tls,omitempty"`
 	// SMTPUTF8, BodyType (7BIT or 8BITMIME), EnvID and DSNReturn record the
-	// client's MAIL parameters so that the relay asks the next hop for the
-	// same.
+	// client's MAIL parameters so that the relay requests the same of the
+	// next hop.
 	SMTPUTF8  bool     `json:"smtputf8,omitempty"`
 	BodyType  string   `json:"body_type,omitempty"`
 	EnvID     string   `json:"envid,omitempty"`

@@ -92,7 +92,7 @@ type Recipients struct {
 	// File is a file of addresses, one a line, "#" comments; relative
 	// paths are inside the data directory. It is read again on change.
 	File string `toml:"file"`
-	// CalloutPositiveTTL and CalloutNegativeTTL keep RCPT probe answers.
+	// CalloutPositiveTTL and CalloutNegativeTTL are how long RCPT probe results are cached.
 	CalloutPositiveTTL Duration `toml:"callout_positive_ttl"`
 	CalloutNegativeTTL Duration `toml:"callout_negative_ttl"`
 	// Unknown is the policy for a recipient that fails validation:
@@ -106,7 +106,7 @@ type Internal struct {
 	// Server is host:port; empty delivers to the Maildir under the data
 	// directory (the embedded default for trying Lambgate out).
 	Server string `toml:"server"`
-	// TLS asks for STARTTLS to the internal server.
+	// TLS requires STARTTLS to the internal server.
 	TLS bool `toml:"tls"`
 	// TLSVerify checks the internal server's certificate.
 	TLSVerify bool `toml:"tls_verify"`
