@@ -1,6 +1,6 @@
 // Package envelope defines the record that travels with every accepted
-// message: who sent it, to whom, from which client, and where each recipient
-// stands in delivery. It is shared by the SMTP server, the spool, the queue,
+// message: who sent it, to whom, from which client, and the delivery state of
+// each recipient. It is shared by the SMTP server, the spool, the queue,
 // the relay and the bounce sender, and holds no behaviour of its own beyond
 // small helpers, so that none of those packages depends on another.
 package envelope

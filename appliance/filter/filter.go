@@ -10,7 +10,7 @@ import (
 	"net/netip"
 )
 
-// Action is what a filter decided.
+// Action is a filter's decision.
 type Action int
 
 const (

@@ -170,7 +170,7 @@ func spfChecker(s *settings.Settings, log *slog.Logger) *policy.SPFChecker {
 	return &policy.SPFChecker{Log: log, Resolver: resolver(s)}
 }
 
-// resolver returns a resolver that asks the configured DNS server, or the
+// resolver returns a resolver that queries the configured DNS server, or the
 // system resolver when none is set.
 func resolver(s *settings.Settings) *net.Resolver {
 	addr := s.Bounce.Resolver

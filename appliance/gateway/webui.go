@@ -139,7 +139,8 @@ func (b webBackend) RetryNow() { b.g.queue.Kick() }
 
 // Delete removes a message without a DSN. A queued message is first
 // withdrawn from the delivery schedule, so no attempt can start while it
-// is removed; one whose attempt is running is refused until that ends.
+// is removed. A message whose attempt is running is rejected until the
+// attempt ends.
 func (b webBackend) Delete(area spool.Area, queueID string) error {
 	if area == spool.AreaQueue {
 		if _, err := b.g.queue.Withdraw(queueID); err != nil && !errors.Is(err, queue.ErrNotQueued) {

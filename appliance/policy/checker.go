@@ -240,7 +240,7 @@ func (c *Checker) CheckRecipient(ctx context.Context, addr string, smtputf8 bool
 	address := local + "@" + domain
 
 	// RFC 5321 section 4.5.1: every relay domain MUST accept postmaster,
-	// whatever the recipient list says.
+	// whatever the recipient list contains.
 	if strings.EqualFold(local, "postmaster") {
 		return Decision{Action: Accept, Address: address}, nil
 	}

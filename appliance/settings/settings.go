@@ -52,8 +52,8 @@ type Inbound struct {
 	// MaxHops is the Received header count at which a message is rejected
 	// as a mail loop (554 5.4.6).
 	MaxHops int `toml:"max_hops"`
-	// CommandTimeout bounds the wait for each command (RFC 5321 4.5.3.2
-	// asks for at least 5 minutes).
+	// CommandTimeout bounds the wait for each command (RFC 5321 section
+	// 4.5.3.2 requires at least 5 minutes).
 	CommandTimeout Duration `toml:"command_timeout"`
 	// DataTimeout bounds the whole DATA or BDAT transfer (RFC 5321
 	// 4.5.3.2 gives 3 minutes per block and 10 for the final dot).

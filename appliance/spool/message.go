@@ -232,10 +232,10 @@ func (s *Spool) Remove(area Area, queueID string) error {
 	if err := unix.Unlink(s.statePath(area, queueID)); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("spool: remove state: %w", err)
 	}
-	// The removal is not synced here: the next group commit makes it
-	// durable. A crash before that brings the message back, and the queue
-	// delivers it again, which at-least-once delivery allows; waiting for
-	// a sync per removal would halve the syncs left for new mail.
+	// The removal is not synced here, because a sync per removal would halve
+	// the syncs left for new mail. The next group commit makes it durable.
+	// A crash before that brings the message back, and the queue delivers
+	// it again, which at-least-once delivery allows.
 	return nil
 }
 

@@ -51,8 +51,8 @@ func syncFilesystem(f *os.File) error {
 
 // openFile opens a spool file with open(2) and wraps the descriptor with
 // os.NewFile. os.OpenFile would also register the file with the network
-// poller, which costs several fcntl and a failing epoll_ctl per open; a
-// spool file never needs the poller, and this path runs twice per message.
+// poller, which costs several fcntl calls and a failing epoll_ctl per open.
+// A spool file never needs the poller, and this path runs twice per message.
 func openFile(path string, flag int, perm uint32) (*os.File, error) {
 	fd, err := unix.Open(path, flag|unix.O_CLOEXEC, perm)
 	if err != nil {

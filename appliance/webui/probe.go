@@ -48,7 +48,7 @@ func ProbeInternal(ctx context.Context, server, sourceAddr, helo, rcpt string) (
 		conn.Close()
 		// net/smtp's error quotes what the server sent, which need not
 		// be SMTP at all, so it is replaced rather than shown.
-		err = errors.New("no SMTP greeting: the server did not answer with a 220 reply")
+		err = errors.New("no SMTP greeting: the server did not reply with 220")
 		rec.note("%v", err)
 		return rec.String(), err
 	}
@@ -91,7 +91,7 @@ func (t *transcript) lines(prefix string, p []byte) {
 		line = strings.TrimRight(line, "\r\n")
 		// The probe may be pointed at any port, so only what looks like
 		// an SMTP reply is shown: the page must not become a way to read
-		// other services' answers.
+		// other services' replies.
 		if prefix == "S: " && !smtpReplyLine(line) {
 			fmt.Fprintf(&t.b, "-- the server sent %d bytes that are not an SMTP reply (not shown)\n", len(line))
 			continue

@@ -231,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			limit = maxPluginUploadBytes
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		// Parse here, so that a body over the limit gets its own answer
+		// Parse here, so that a body over the limit gets its own reply
 		// instead of looking like a missing token.
 		var tooLarge *http.MaxBytesError
 		err := r.ParseForm()

@@ -1,6 +1,6 @@
 // Command lambgate is the mail gateway daemon. With no subcommand it runs the
-// gateway on the settings in its data directory; "lambgate plugin test" runs
-// a filter plugin against a message file for plugin authors.
+// gateway on the settings in its data directory. "lambgate plugin test" runs
+// a filter plugin against a message file, for plugin authors.
 package main
 
 import (
