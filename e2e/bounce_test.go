@@ -12,8 +12,8 @@ import (
 )
 
 // bounceWorld is a sender domain with an MX and an SPF record that passes
-// for 127.0.0.1, a forged domain whose SPF fails, and the sink that stands
-// in for both domains' MX.
+// for 127.0.0.1, a forged domain whose SPF fails, and the sink that acts
+// as both domains' MX.
 type bounceWorld struct {
 	dns  *testenv.DNS
 	sink *testenv.Sink
