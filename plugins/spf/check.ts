@@ -1,8 +1,10 @@
 // RFC 7208 check_host for the spf plugin: mechanisms all, include, a, mx,
-// ip4, ip6, exists and ptr (never matches), the redirect modifier, the
-// DNS lookup limits of section 4.6.4, and macros without transformers.
+// ip4, ip6, exists and ptr (never matches), the redirect and exp
+// modifiers, the DNS lookup limits of section 4.6.4, and the macros of
+// section 7 (macro.ts).
 import * as lg from "../../sdk/assemblyscript/lambgate";
 import { ipv6Groups } from "../../sdk/assemblyscript/lambgate/ip";
+import { MacroValues, expandDomainSpec, expandMacros } from "./macro";
 
 export const NONE = "none";
 export const NEUTRAL = "neutral";
@@ -104,18 +106,28 @@ function digits(s: string): i32 {
 // redirect.
 export class Evaluation {
   ip: Addr;
-  ipText: string;
-  sender: string; // local@domain
-  helo: string;
+  macros: MacroValues = new MacroValues();
   dnsTerms: i32 = 0;
   voids: i32 = 0;
   lookupStatus: i32 = 0; // MATCH (ok), PERM or TEMP after lookup()
+  includeDepth: i32 = 0;
+  // The expanded exp= text of the record that failed, "" when it has none
+  // or it could not be fetched.
+  explanation: string = "";
 
-  constructor(ip: Addr, ipText: string, sender: string, helo: string) {
+  // receiver is the %{r} value of explanations: this gateway's name.
+  constructor(ip: Addr, ipText: string, sender: string, helo: string, receiver: string) {
     this.ip = ip;
-    this.ipText = ipText;
-    this.sender = sender;
-    this.helo = helo;
+    const at = sender.lastIndexOf("@");
+    const m = this.macros;
+    m.sender = sender;
+    m.local = at > 0 ? sender.substring(0, at) : "postmaster";
+    m.senderDomain = sender.substring(at + 1);
+    m.ipDotted = macroIP(ip, ipText);
+    m.ipText = ipText;
+    m.v6 = ip.v6;
+    m.helo = helo;
+    if (receiver.length > 0) m.receiver = receiver;
   }
 
   checkHost(domain: string): string {
@@ -135,22 +147,36 @@ export class Evaluation {
     if (found == 0) return NONE;
     if (found > 1) return PERMERROR;
 
+    // Modifiers may stand anywhere in the record (exp= usually follows
+    // -all), so they are collected before any mechanism runs.
     let redirect = "";
+    let exp = "";
+    let modifiers = 0; // bit 1: redirect seen, bit 2: exp seen
+    const mechanisms = new Array<string>();
     const terms = record.split(" ");
     for (let i = 1; i < terms.length; i++) {
-      let term = terms[i];
+      const term = terms[i];
       if (term.length == 0) continue;
       const lower = term.toLowerCase();
       const eq = lower.indexOf("=");
-      if (eq > 0) {
-        const name = lower.substring(0, eq);
-        if (name.indexOf(":") < 0 && name.indexOf("/") < 0) {
-          // exp= and unknown modifiers are ignored (section 6).
-          if (name == "redirect") redirect = term.substring(eq + 1);
-          continue;
-        }
+      const name = eq > 0 ? lower.substring(0, eq) : "";
+      if (eq <= 0 || name.indexOf(":") >= 0 || name.indexOf("/") >= 0) {
+        mechanisms.push(term);
+        continue;
       }
+      // Unknown modifiers are ignored, and redirect and exp may each
+      // appear once (section 6).
+      let bit = 0;
+      if (name == "redirect") bit = 1;
+      if (name == "exp") bit = 2;
+      if ((modifiers & bit) != 0) return PERMERROR;
+      modifiers |= bit;
+      if (bit == 1) redirect = term.substring(eq + 1);
+      if (bit == 2) exp = term.substring(eq + 1);
+    }
 
+    for (let i = 0; i < mechanisms.length; i++) {
+      let term = mechanisms[i];
       let qualifier = PASS;
       const q = term.charAt(0);
       if (q == "+") {
@@ -168,7 +194,12 @@ export class Evaluation {
       const m = this.mechanism(term, domain);
       if (m == PERM) return PERMERROR;
       if (m == TEMP) return TEMPERROR;
-      if (m == MATCH) return qualifier;
+      if (m != MATCH) continue;
+      // An included record's exp= is never used (section 5.2).
+      if (qualifier == FAIL && exp.length > 0 && this.includeDepth == 0) {
+        this.explanation = this.explain(exp, domain);
+      }
+      return qualifier;
     }
 
     if (redirect.length == 0) return NEUTRAL;
@@ -209,7 +240,9 @@ export class Evaluation {
     }
     if (name == "include") {
       if (arg.length == 0) return PERM;
+      this.includeDepth++;
       const r = this.checkHost(target);
+      this.includeDepth--;
       if (r == PASS) return MATCH;
       if (r == TEMPERROR) return TEMP;
       if (r == PERMERROR || r == NONE) return PERM;
@@ -279,50 +312,24 @@ export class Evaluation {
     return answers;
   }
 
-  // Applies the macros of RFC 7208 section 7 that need no transformers:
-  // %{s} %{l} %{o} %{d} %{i} %{h} %{v}, and %% %_ %-. Returns null for
-  // anything else, which makes the check a permerror.
+  // Expands a domain-spec, or returns null on a syntax error.
   expand(spec: string, domain: string): string | null {
-    if (spec.indexOf("%") < 0) return spec;
-    const at = this.sender.lastIndexOf("@");
-    const local = this.sender.substring(0, at);
-    const senderDomain = this.sender.substring(at + 1);
-    let out = "";
-    for (let i = 0; i < spec.length; i++) {
-      const c = spec.charAt(i);
-      if (c != "%") {
-        out += c;
-        continue;
-      }
-      if (i + 1 >= spec.length) return null;
-      const k = spec.charAt(++i);
-      if (k == "%") {
-        out += "%";
-        continue;
-      }
-      if (k == "_") {
-        out += " ";
-        continue;
-      }
-      if (k == "-") {
-        out += "%20";
-        continue;
-      }
-      // TODO: macro transformers ("%{ir}", "%{d2}") and delimiters are not
-      // supported; such records evaluate to permerror.
-      if (k != "{" || i + 2 >= spec.length || spec.charAt(i + 2) != "}") return null;
-      const letter = spec.charAt(i + 1).toLowerCase();
-      if (letter == "s") out += this.sender;
-      else if (letter == "l") out += local;
-      else if (letter == "o") out += senderDomain;
-      else if (letter == "d") out += domain;
-      else if (letter == "i") out += macroIP(this.ip, this.ipText);
-      else if (letter == "h") out += this.helo;
-      else if (letter == "v") out += this.ip.v6 ? "ip6" : "in-addr";
-      else return null;
-      i += 2;
-    }
-    return out;
+    return expandDomainSpec(spec, domain, this.macros);
+  }
+
+  // Fetches and expands the explanation that exp= points to. Any failure
+  // (DNS, not exactly one TXT record, a syntax error) gives no
+  // explanation rather than an error, as section 6.2 requires. Section
+  // 4.6.4 does not count this lookup against the DNS limits.
+  explain(spec: string, domain: string): string {
+    const target = this.expand(spec, domain);
+    if (target == null || target.length == 0) return "";
+    const txts = lg.lookup(lg.DNS.TXT, target);
+    if (lg.lastStatus() != lg.Status.OK || txts.length != 1) return "";
+    const text = txts[0];
+    if (text.indexOf("{t") >= 0 || text.indexOf("{T") >= 0) this.macros.now = lg.nowMs() / 1000;
+    const expanded = expandMacros(text, domain, this.macros, true);
+    return expanded == null ? "" : expanded;
   }
 }
 
