@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lambgate/lambgate/appliance/settings"
 	"github.com/lambgate/lambgate/internal/testenv"
 	"github.com/lambgate/lambgate/sdk/plugintest"
 )
@@ -54,6 +55,11 @@ func installBundledPlugins(b *testing.B, dataDir string) {
 	}
 }
 
+// profileDirEnv names the environment variable that makes
+// BenchmarkGatewayPlugins write each gateway's CPU profile into a
+// directory, as VARIANT-N.pprof, for `go tool pprof`.
+const profileDirEnv = "LAMBGATE_BENCH_PROFILE_DIR"
+
 // BenchmarkGatewayPlugins sends b.N 5 KB messages at concurrency 50 through
 // a gateway without plugins and through one running the five bundled
 // plugins, both relaying to one smtp-sink, to show what the plugins cost.
@@ -71,7 +77,7 @@ func BenchmarkGatewayPlugins(b *testing.B) {
 		if variant == "bundled" {
 			prepare = append(prepare, func(dataDir string) { installBundledPlugins(b, dataDir) })
 		}
-		gw := startGateway(b, s, prepare...)
+		gw := startProfiledGateway(b, s, variant, prepare...)
 		if variant == "bundled" && strings.Count(gw.Log(), `msg="plugin loaded"`) != len(bundledPlugins) {
 			b.Fatalf("not every bundled plugin loaded:\n%s", gw.Log())
 		}
@@ -80,4 +86,28 @@ func BenchmarkGatewayPlugins(b *testing.B) {
 		})
 		gw.Stop()
 	}
+}
+
+// startProfiledGateway starts the gateway as startGateway does, adding
+// -cpuprofile when profileDirEnv is set. The profile covers the whole run
+// of the process, start-up and plugin compilation included.
+func startProfiledGateway(b *testing.B, s *settings.Settings, variant string, prepare ...func(string)) *testenv.Gateway {
+	b.Helper()
+	dir := os.Getenv(profileDirEnv)
+	if dir == "" {
+		return startGateway(b, s, prepare...)
+	}
+	dataDir := filepath.Join(b.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range prepare {
+		p(dataDir)
+	}
+	profile, err := os.CreateTemp(dir, variant+"-*.pprof")
+	if err != nil {
+		b.Fatalf("create CPU profile in %s=%s: %v", profileDirEnv, dir, err)
+	}
+	profile.Close()
+	return testenv.StartGateway(b, testenv.BuildGateway(b), dataDir, marshal(b, s), "-cpuprofile", profile.Name())
 }
