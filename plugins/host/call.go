@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -19,10 +20,15 @@ const phaseInit = numPhases
 type call struct {
 	plugin *Plugin
 	phase  Phase
-	conn   *filter.Conn
-	txn    *filter.Txn
-	rcpt   string
-	msg    *message
+	// deadline is when the watchdog stops the call. Host calls that wait,
+	// such as DNS lookups, end by then.
+	deadline time.Time
+	// holdsSlot is set while the call holds one of the host's call slots.
+	holdsSlot bool
+	conn      *filter.Conn
+	txn       *filter.Txn
+	rcpt      string
+	msg       *message
 
 	// reply and edits are recorded by host calls and used only once the
 	// callback has returned without a fault.
@@ -30,6 +36,14 @@ type call struct {
 	headers  []filter.Header
 	tags     []string
 	faultMsg string
+}
+
+// releaseSlot gives back the call's slot if it holds one.
+func (c *call) releaseSlot() {
+	if c.holdsSlot {
+		c.holdsSlot = false
+		c.plugin.calls.release()
+	}
 }
 
 type reply struct {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lambgate/lambgate/appliance/filter"
 )
@@ -59,9 +60,14 @@ func TestFaultContainment(t *testing.T) {
 				h, logs := newTestHost(t, dir, nil)
 
 				// Two calls: the second shows that the failed instance was
-				// replaced and the host still serves.
+				// replaced and the host still serves. Their context has no
+				// deadline, so only the host's watchdog can stop a loop.
 				for i := 1; i <= 2; i++ {
+					start := time.Now()
 					v := h.Connect(context.Background(), testConn)
+					if d := time.Since(start); tc.want == FailTimeLimit && d > time.Second {
+						t.Errorf("call %d: stopped after %v, want about the 20ms limit", i, d)
+					}
 					if mode == "open" {
 						if v.Action != filter.Reject || v.Text != "tail" {
 							t.Errorf("call %d: verdict %+v, want the tail plugin's reject", i, v)
@@ -80,6 +86,13 @@ func TestFaultContainment(t *testing.T) {
 				wantDiscarded := uint64(2)
 				if tc.want == FailInvalidAction {
 					wantDiscarded = 0 // the instance is sound, only its return value was invalid
+				}
+				wantStops := uint64(0)
+				if tc.want == FailTimeLimit {
+					wantStops = 2
+				}
+				if n := h.watchdog.stops.Load(); n != wantStops {
+					t.Errorf("watchdog stopped %d calls, want %d", n, wantStops)
 				}
 				if st.InstancesDiscarded != wantDiscarded {
 					t.Errorf("instances discarded %d, want %d", st.InstancesDiscarded, wantDiscarded)

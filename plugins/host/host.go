@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,12 @@ type Config struct {
 	// MaxInstances bounds the live instances of each plugin, that is its
 	// concurrent calls (default 32). A Go guest instance takes about 3 MB.
 	MaxInstances int
+	// MaxConcurrentCalls bounds the callbacks that run guest code at once
+	// across all plugins (default GOMAXPROCS, at least 2). A call that
+	// recurses without end added about 165 MB of memory (amd64) before
+	// wazero stopped it, so the bound also bounds that memory (see
+	// callSlots).
+	MaxConcurrentCalls int
 	// Log receives load, reload and failure records (default slog.Default).
 	Log *slog.Logger
 	// Trace, when set, is called after every plugin callback.
@@ -69,6 +76,8 @@ type Host struct {
 	resolver Resolver
 	now      func() time.Time
 	maxInst  int
+	watchdog *watchdog
+	calls    callSlots
 	log      *slog.Logger
 	trace    func(Trace)
 
@@ -102,6 +111,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if h.maxInst <= 0 {
 		h.maxInst = 32
 	}
+	maxCalls := cfg.MaxConcurrentCalls
+	if maxCalls <= 0 {
+		maxCalls = max(2, runtime.GOMAXPROCS(0))
+	}
+	h.calls = newCallSlots(maxCalls)
+	h.watchdog = newWatchdog()
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -199,5 +214,6 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	old := h.set.Swap(&pluginSet{})
 	old.retire(ctx, nil)
+	h.watchdog.close()
 	return h.cache.Close(ctx)
 }

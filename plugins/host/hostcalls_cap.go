@@ -42,6 +42,20 @@ func hDNSLookup(ctx context.Context, c *call, mod api.Module, stack []uint64) {
 	}
 	p.stats.dnsLookups.Add(1)
 
+	// The lookup ends at the call's deadline. The call gives its slot back
+	// while it waits, so that a slow resolver does not hold every slot, and
+	// takes one again before its guest code goes on.
+	// NOTE: a waiting call keeps the stack it has, so a plugin with the dns
+	// grant that recurses deeply and then looks names up in many
+	// concurrent calls can hold more stack memory than callSlots bounds.
+	ctx, cancel := context.WithDeadline(ctx, c.deadline)
+	defer cancel()
+	c.releaseSlot()
+	defer func() {
+		c.plugin.calls.reacquire()
+		c.holdsSlot = true
+	}()
+
 	var lines []string
 	var err error
 	switch rtype {

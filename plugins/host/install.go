@@ -19,6 +19,7 @@ func (h *Host) Validate(ctx context.Context, wasm, manifest []byte) (*Manifest, 
 	kv, _ := openKV("") // a throwaway store: validation must not touch the plugin's state
 	p, err := loadPlugin(ctx, loadConfig{
 		cache: h.cache, resolver: h.resolver, now: h.now, log: h.log, kv: kv, maxInstances: 1,
+		watchdog: h.watchdog, calls: h.calls,
 	}, "(upload)", man, wasm)
 	if err != nil {
 		return nil, err

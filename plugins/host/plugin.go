@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type Plugin struct {
 
 	kv       *kvStore
 	resolver Resolver
+	watchdog *watchdog
+	calls    callSlots
 	now      func() time.Time
 	log      *slog.Logger
 	logLimit *rate.Limiter
@@ -56,6 +59,7 @@ type instance struct {
 	mod   api.Module
 	fns   [numPhases]api.Function
 	stack [1]uint64
+	watch watch
 }
 
 type loadConfig struct {
@@ -64,6 +68,8 @@ type loadConfig struct {
 	now          func() time.Time
 	log          *slog.Logger
 	kv           *kvStore
+	watchdog     *watchdog
+	calls        callSlots
 	maxInstances int
 }
 
@@ -115,6 +121,8 @@ func loadPlugin(ctx context.Context, cfg loadConfig, file string, man *Manifest,
 		regexIdx: make(map[string]int),
 		kv:       cfg.kv,
 		resolver: cfg.resolver,
+		watchdog: cfg.watchdog,
+		calls:    cfg.calls,
 		now:      cfg.now,
 		log:      log,
 		logLimit: rate.NewLimiter(10, 50),
@@ -198,10 +206,17 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	}
 
 	if init := mod.ExportedFunction(initializeExport); init != nil {
-		c := &call{plugin: p, phase: phaseInit}
-		ictx, cancel := context.WithTimeout(ctx, initTimeLimit(p.man))
+		// _initialize runs rarely, so a context deadline is cheap enough
+		// here. It holds a call slot like any guest code.
+		if err := p.calls.acquire(ctx); err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("wait for a call slot to run _initialize: %w", err)
+		}
+		c := &call{plugin: p, phase: phaseInit, holdsSlot: true, deadline: time.Now().Add(initTimeLimit(p.man))}
+		ictx, cancel := context.WithDeadline(ctx, c.deadline)
 		_, err := init.Call(context.WithValue(ictx, callKey{}, c))
 		cancel()
+		c.releaseSlot()
 		if err != nil {
 			mod.Close(ctx)
 			return nil, fmt.Errorf("_initialize failed: %s", firstLine(err))
@@ -253,22 +268,40 @@ func (p *Plugin) discard(inst *instance) {
 }
 
 // run calls the plugin's callback for c.phase in a pooled instance under
-// the manifest's time limit.
+// the manifest's time limit. The instance is taken before the call slot,
+// always in that order, so that no call holds a slot while it waits for
+// an instance that a call waiting for a slot holds.
 func (p *Plugin) run(ctx context.Context, c *call) (filter.Action, *Failure) {
 	inst, err := p.acquire(ctx)
 	if err != nil {
 		return 0, &Failure{Kind: FailNoInstance, Detail: firstLine(err)}
 	}
+	if err := p.calls.acquire(ctx); err != nil {
+		p.release(inst)
+		return 0, &Failure{Kind: FailCanceled, Detail: "the session ended while the call waited for a call slot"}
+	}
+	c.holdsSlot = true
 
-	cctx, cancel := context.WithTimeout(ctx, p.man.timeLimit)
+	// wazero's per-call goroutine watches ctx for the end of the session.
+	// The time limit comes from the watchdog, which closes the module.
+	c.deadline = p.watchdog.start(&inst.watch, inst.mod, p.man.timeLimit)
 	inst.stack[0] = 0
-	err = inst.fns[c.phase].CallWithStack(context.WithValue(cctx, callKey{}, c), inst.stack[:])
-	cancel()
-	if err != nil {
-		f := p.classify(ctx, err, c, inst)
+	err = inst.fns[c.phase].CallWithStack(context.WithValue(ctx, callKey{}, c), inst.stack[:])
+	expired := p.watchdog.stop(&inst.watch)
+	if err != nil || expired {
+		f := p.classify(ctx, err, c, inst, expired)
 		p.discard(inst)
+		if err != nil && strings.Contains(err.Error(), "stack overflow") {
+			// The discarded instance holds a stack of about 84 MB. Collecting
+			// it before the slot is free, at the cost of one GC cycle per
+			// overflow, keeps the next recursing call from adding its stack
+			// on top.
+			runtime.GC()
+		}
+		c.releaseSlot()
 		return 0, f
 	}
+	c.releaseSlot()
 
 	res := api.DecodeU32(inst.stack[0])
 	p.release(inst)
@@ -279,12 +312,19 @@ func (p *Plugin) run(ctx context.Context, c *call) (filter.Action, *Failure) {
 	return action, nil
 }
 
-func (p *Plugin) classify(ctx context.Context, err error, c *call, inst *instance) *Failure {
+// classify names the failure of a call that returned err or that the
+// watchdog stopped (expired). A call stopped at its limit may still have
+// returned, in the moment before its result was read.
+func (p *Plugin) classify(ctx context.Context, err error, c *call, inst *instance, expired bool) *Failure {
 	var exit *sys.ExitError
 	switch {
 	case c.faultMsg != "":
 		return &Failure{Kind: FailABI, Detail: c.faultMsg}
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded && ctx.Err() == nil:
+	case expired && err != nil && !errors.As(err, &exit):
+		// A recursing call is not stopped by the close and fails at
+		// wazero's stack ceiling, after its limit.
+		return &Failure{Kind: FailTimeLimit, Detail: fmt.Sprintf("ran past the time limit of %s: %s", p.man.timeLimit, firstLine(err))}
+	case expired:
 		return &Failure{Kind: FailTimeLimit, Detail: fmt.Sprintf("stopped at the time limit of %s", p.man.timeLimit)}
 	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeContextCanceled || exit.ExitCode() == sys.ExitCodeDeadlineExceeded):
 		return &Failure{Kind: FailCanceled, Detail: "the session ended during the call"}

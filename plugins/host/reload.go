@@ -169,7 +169,7 @@ func (h *Host) load(ctx context.Context, file, manifestFile string) (*Plugin, er
 	}
 	return loadPlugin(ctx, loadConfig{
 		cache: h.cache, resolver: h.resolver, now: h.now, log: h.log,
-		kv: kv, maxInstances: h.maxInst,
+		kv: kv, maxInstances: h.maxInst, watchdog: h.watchdog, calls: h.calls,
 	}, file, man, wasm)
 }
 

@@ -41,7 +41,7 @@ func watModule(extra string, phases map[string]string) string {
 // wat2wasm compiles WAT text with Debian's wabt. A missing wat2wasm fails
 // the test: these modules are the only way to exercise faults that no SDK
 // would produce.
-func wat2wasm(t *testing.T, wat string) []byte {
+func wat2wasm(t testing.TB, wat string) []byte {
 	t.Helper()
 	bin, err := exec.LookPath("wat2wasm")
 	if err != nil {
@@ -66,7 +66,7 @@ func wat2wasm(t *testing.T, wat string) []byte {
 
 // installPlugin writes NAME.wasm and NAME.toml into dir, the way an
 // installer should: a temporary file renamed into place.
-func installPlugin(t *testing.T, dir, name string, wasm []byte, manifest string) {
+func installPlugin(t testing.TB, dir, name string, wasm []byte, manifest string) {
 	t.Helper()
 	for _, f := range []struct {
 		path string
@@ -106,7 +106,7 @@ func (l *logBuffer) String() string {
 
 // newTestHost starts a host on dir with a log captured into the returned
 // buffer, and closes it when the test ends.
-func newTestHost(t *testing.T, dir string, mutate func(*Config)) (*Host, *logBuffer) {
+func newTestHost(t testing.TB, dir string, mutate func(*Config)) (*Host, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	cfg := Config{
