@@ -19,7 +19,7 @@ func (q *Queue) attempt(it *item) {
 
 func (q *Queue) process(env *envelope.Envelope) outcome {
 	cfg := q.config()
-	msg, err := q.spool.Open(spool.AreaQueue, env.QueueID)
+	msg, err := q.spool.OpenBody(spool.AreaQueue, env.QueueID)
 	if errors.Is(err, spool.ErrNotFound) {
 		// Removed or moved to quarantine by the administrator.
 		q.log.Info("message left the queue area, dropping it from the schedule",

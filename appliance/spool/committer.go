@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // A batch becomes durable through one syncfs of the spool's file system:
@@ -35,6 +36,15 @@ const (
 type syncRequest struct {
 	apply func() error
 	undo  func()
+
+	// record is a complete message record for the active segment, with
+	// its queue id; chosenID asks for a check that the id is not taken.
+	record   []byte
+	id       string
+	chosenID bool
+	loc      location
+	err      error
+
 	state atomic.Int32
 	done  chan error
 }
@@ -73,12 +83,26 @@ func (s *Spool) submit(ctx context.Context, r *syncRequest) error {
 func (s *Spool) runCommitter() {
 	defer close(s.stopped)
 	batch := make([]*syncRequest, 0, maxBatch)
+	// Done records are written with the next batch, or after a short
+	// pause when no mail comes in, so removals cost no write of their own
+	// under load. They need no sync: a lost one only brings a delivered
+	// message back for another delivery.
+	doneTimer := time.NewTimer(time.Hour)
+	doneTimer.Stop()
 	for {
 		batch = batch[:0]
 		select {
 		case r := <-s.requests:
 			batch = append(batch, r)
+		case <-s.doneKick:
+			doneTimer.Reset(doneFlushDelay)
+			continue
+		case <-doneTimer.C:
+			s.flushDone()
+			continue
 		case <-s.closing:
+			s.flushDone()
+			s.syncSegments()
 			return
 		}
 		// Everything that queued up during the previous sync shares the
@@ -97,6 +121,9 @@ func (s *Spool) runCommitter() {
 	}
 }
 
+// doneFlushDelay is how long done records wait for a batch to travel with.
+const doneFlushDelay = 50 * time.Millisecond
+
 func (s *Spool) runBatch(batch []*syncRequest) {
 	taken := batch[:0]
 	for _, r := range batch {
@@ -108,20 +135,43 @@ func (s *Spool) runBatch(batch []*syncRequest) {
 		return
 	}
 
-	errs := make([]error, len(taken))
-	for i, r := range taken {
-		if r.apply != nil {
-			errs[i] = r.apply()
+	// A rename or a new segment needs syncfs, which makes directory
+	// entries durable; records alone need only the segment's fdatasync.
+	wholeFS := false
+	var records []*syncRequest
+	for _, r := range taken {
+		switch {
+		case r.record != nil:
+			records = append(records, r)
+		case r.apply != nil:
+			r.err = r.apply()
+			wholeFS = true
+		default:
+			wholeFS = true
 		}
 	}
+	if len(records) > 0 && s.appendRecords(records) {
+		wholeFS = true
+	}
+	s.flushDone()
 
 	var syncErr error
-	if err := syncFilesystem(s.root); err != nil {
-		syncErr = wrapError("sync file system", err)
+	switch {
+	case wholeFS:
+		if err := syncFilesystem(s.root); err != nil {
+			syncErr = wrapError("sync file system", err)
+		}
+	case s.active != nil:
+		if err := fdatasync(s.active.file); err != nil {
+			syncErr = wrapError("sync segment", err)
+		}
+	}
+	if syncErr != nil {
 		s.log.Error("spool sync failed", "reason", syncErr.Error(), "batch", len(taken))
 	}
-	for i, r := range taken {
-		err := errs[i]
+	s.indexRecords(records, syncErr)
+	for _, r := range taken {
+		err := r.err
 		if err == nil && syncErr != nil {
 			// NOTE: the undo itself is not synced, so after a failed sync
 			// and a crash a message may reappear whose Commit failed.

@@ -26,6 +26,15 @@ func openSpool(t testing.TB, dir string) *Spool {
 	return s
 }
 
+// openFileSpool opens a spool that gives every message a file of its own,
+// for tests of the message file format and of file system limits.
+func openFileSpool(t testing.TB, dir string) *Spool {
+	t.Helper()
+	s := openSpool(t, dir)
+	s.memLimit = 0
+	return s
+}
+
 func testEnvelope(rcpts ...string) *envelope.Envelope {
 	env := &envelope.Envelope{
 		Kind:     envelope.KindInbound,

@@ -22,7 +22,12 @@ type Message struct {
 	Envelope *envelope.Envelope
 
 	file *os.File
+	// base is the offset of the body in file.
+	base int64
 	size int64
+	// release ends the use of a shared segment file; nil for a file of
+	// the message's own.
+	release func()
 }
 
 // ReadAt reads message bytes.
@@ -37,7 +42,7 @@ func (m *Message) ReadAt(p []byte, off int64) (int, error) {
 	if rest := m.size - off; int64(want) > rest {
 		p = p[:rest]
 	}
-	n, err := m.file.ReadAt(p, headerSize+off)
+	n, err := m.file.ReadAt(p, m.base+off)
 	if err == nil && n < want {
 		err = io.EOF
 	}
@@ -51,15 +56,38 @@ func (m *Message) Size() int64 { return m.size }
 func (m *Message) Reader() io.Reader { return io.NewSectionReader(m, 0, m.size) }
 
 // Close releases the file.
-func (m *Message) Close() error { return m.file.Close() }
+func (m *Message) Close() error {
+	if m.release != nil {
+		m.release()
+		m.release = nil
+		return nil
+	}
+	return m.file.Close()
+}
 
 // Open opens the committed message queueID in area.
 func (s *Spool) Open(area Area, queueID string) (*Message, error) {
+	return s.open(area, queueID, true)
+}
+
+// OpenBody opens the committed message queueID in area without reading
+// its envelope, for a caller that holds the envelope already: the queue
+// delivering a message it scheduled. Message.Envelope is nil.
+func (s *Spool) OpenBody(area Area, queueID string) (*Message, error) {
+	return s.open(area, queueID, false)
+}
+
+func (s *Spool) open(area Area, queueID string, withEnvelope bool) (*Message, error) {
 	if err := checkArea(area); err != nil {
 		return nil, err
 	}
 	if err := checkQueueID(queueID); err != nil {
 		return nil, err
+	}
+	if area == AreaQueue {
+		if loc, ok := s.lookup(queueID, true); ok {
+			return s.openRecord(queueID, loc, withEnvelope)
+		}
 	}
 	f, err := openFile(s.messagePath(area, queueID), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -69,12 +97,46 @@ func (s *Spool) Open(area Area, queueID string) (*Message, error) {
 		return nil, fmt.Errorf("spool: open message: %w", err)
 	}
 
+	if !withEnvelope {
+		t, err := readTrailer(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("spool: message %s in %s: %w", queueID, area, err)
+		}
+		return &Message{file: f, base: headerSize, size: t.bodySize}, nil
+	}
 	env, t, err := s.loadEnvelope(area, queueID, f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &Message{Envelope: env, file: f, size: t.bodySize}, nil
+	return &Message{Envelope: env, file: f, base: headerSize, size: t.bodySize}, nil
+}
+
+// openRecord returns the message whose record is at loc. The caller took
+// a reader reference on its segment, which Close gives back. A message in
+// a segment has no state file: SaveState takes it out first.
+func (s *Spool) openRecord(queueID string, loc location, withEnvelope bool) (*Message, error) {
+	m := &Message{
+		file: loc.seg.file, base: loc.bodyOff, size: loc.bodySize,
+		release: func() { s.releaseReader(loc.seg) },
+	}
+	if !withEnvelope {
+		return m, nil
+	}
+	raw := make([]byte, loc.envSize)
+	if _, err := loc.seg.file.ReadAt(raw, loc.envOff); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("spool: read envelope of %s: %w", queueID, err)
+	}
+	env := new(envelope.Envelope)
+	if err := json.Unmarshal(raw, env); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("spool: envelope of %s: %w", queueID, err)
+	}
+	env.QueueID = queueID
+	m.Envelope = env
+	return m, nil
 }
 
 // loadEnvelope returns the state file's envelope when there is one, else
@@ -119,6 +181,10 @@ func (s *Spool) List(area Area) ([]*envelope.Envelope, error) {
 	ids, err := s.listIDs(area)
 	if err != nil {
 		return nil, err
+	}
+	if area == AreaQueue {
+		ids = append(ids, s.segmentIDs()...)
+		slices.Sort(ids)
 	}
 
 	envs := make([]*envelope.Envelope, 0, len(ids))
@@ -167,6 +233,14 @@ func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
 	if err := checkQueueID(id); err != nil {
 		return err
 	}
+	// A message with delivery state is one that waits for another attempt,
+	// maybe for days: it leaves its segment for a file of its own, so that
+	// it does not keep the segment's other messages on disk.
+	if area == AreaQueue {
+		if err := s.extract(id, AreaQueue); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat(s.messagePath(area, id)); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: save state of %s in %s: %w", id, area, ErrNotFound)
 	}
@@ -175,22 +249,10 @@ func (s *Spool) SaveState(area Area, env *envelope.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("spool: encode state of %s: %w", id, err)
 	}
-	tmp, err := os.CreateTemp(s.tmpDir(), id+stateSuffix+"*")
+	// Synced before the rename, because a rename that replaced the
+	// previous state with unsynced bytes could lose a durable state.
+	tmpPath, err := s.writeSyncedTemp(id+stateSuffix, data)
 	if err != nil {
-		return wrapError("create state of "+id, err)
-	}
-	tmpPath := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		// Synced before the rename, because a rename that replaced the
-		// previous state with unsynced bytes could lose a durable state.
-		err = tmp.Sync()
-	}
-	if closeErr := tmp.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		os.Remove(tmpPath)
 		return wrapError("write state of "+id, err)
 	}
 
@@ -215,6 +277,10 @@ func (s *Spool) Remove(area Area, queueID string) error {
 	}
 	if err := checkQueueID(queueID); err != nil {
 		return err
+	}
+
+	if area == AreaQueue && s.forget(queueID) {
+		return nil
 	}
 
 	// The message goes first: a crash in between leaves a state file
@@ -255,6 +321,11 @@ func (s *Spool) Move(queueID string, from, to Area) error {
 	if from == to {
 		return fmt.Errorf("spool: move %s: source and destination are both %s", queueID, from)
 	}
+	if from == AreaQueue {
+		if _, ok := s.lookup(queueID, false); ok {
+			return s.extract(queueID, to)
+		}
+	}
 
 	// The message moves first and defines the area. A crash before the
 	// state follows leaves the state in the old area, and Open moves it
@@ -274,4 +345,26 @@ func (s *Spool) Move(queueID string, from, to Area) error {
 		return wrapError("move "+queueID, err)
 	}
 	return nil
+}
+
+// writeSyncedTemp writes data to a new file in tmp whose name starts with
+// prefix, syncs it and returns its path. On error nothing is left behind.
+func (s *Spool) writeSyncedTemp(prefix string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(s.tmpDir(), prefix+"*")
+	if err != nil {
+		return "", err
+	}
+	path := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if closeErr := tmp.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
 }

@@ -166,8 +166,10 @@ func TestFullFilesystemFailsCommit(t *testing.T) {
 func TestExhaustedInodesFailCreate(t *testing.T) {
 	// The root, tmp, queue, quarantine and the lock file take five inodes,
 	// so only a few messages fit.
+	// Messages in segments take no inode each, so this checks the file
+	// that larger messages get.
 	dir := mountTmpfs(t, "size=256k,nr_inodes=8")
-	s := openSpool(t, dir)
+	s := openFileSpool(t, dir)
 
 	var err error
 	created := 0

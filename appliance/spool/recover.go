@@ -25,6 +25,12 @@ func (s *Spool) recover() error {
 		}
 		present[a] = ids
 	}
+	if err := s.recoverSegments(present); err != nil {
+		return err
+	}
+	for id := range s.index {
+		present[AreaQueue][id] = true
+	}
 	for _, a := range areas {
 		if err := s.placeStates(a, present); err != nil {
 			return err

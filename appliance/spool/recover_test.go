@@ -12,7 +12,7 @@ import (
 func committedFile(t *testing.T) (dir, id string, data []byte) {
 	t.Helper()
 	dir = t.TempDir()
-	s := openSpool(t, dir)
+	s := openFileSpool(t, dir)
 	env, err := commitMessage(s, AreaQueue, 300)
 	if err != nil {
 		t.Fatal(err)

@@ -67,11 +67,32 @@ type Spool struct {
 	lock *os.File // holds an exclusive flock while the spool is open
 	dirs map[Area]*os.File
 
+	// memLimit is the largest body kept in memory until Commit appends it
+	// to a segment; larger messages get a file of their own.
+	memLimit int
+	// sealSize is the segment size after which a new segment starts.
+	sealSize int64
+
+	// segMu guards index, segments and the segments' counters. active
+	// and nextSeq belong to the committer.
+	segMu    sync.Mutex
+	index    map[string]location
+	segments map[uint64]*segment
+	active   *segment
+	nextSeq  uint64
+	doneKick chan struct{}
+	// extracting holds the ids being taken out of their segment.
+	extracting map[string]bool
+
 	requests chan *syncRequest
 	closing  chan struct{}
 	stopped  chan struct{}
 	close    sync.Once
 }
+
+// segmentMaxBody is the default memLimit: 128 KiB covers most mail, and
+// 500 sessions at the limit hold 64 MiB.
+const segmentMaxBody = 128 << 10
 
 // Open opens or creates the spool in dir and recovers it. It removes
 // temporary files and every message file that is incomplete or corrupt,
@@ -90,12 +111,18 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	}
 
 	s := &Spool{
-		dir:      dir,
-		log:      log,
-		dirs:     make(map[Area]*os.File),
-		requests: make(chan *syncRequest, 1024),
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
+		dir:        dir,
+		log:        log,
+		dirs:       make(map[Area]*os.File),
+		memLimit:   segmentMaxBody,
+		sealSize:   segmentSealSize,
+		index:      make(map[string]location),
+		segments:   make(map[uint64]*segment),
+		doneKick:   make(chan struct{}, 1),
+		extracting: make(map[string]bool),
+		requests:   make(chan *syncRequest, 1024),
+		closing:    make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	ok := false
 	defer func() {
@@ -138,6 +165,9 @@ func (s *Spool) Close() error {
 }
 
 func (s *Spool) closeFiles() {
+	for _, seg := range s.segments {
+		seg.file.Close()
+	}
 	for _, f := range s.dirs {
 		f.Close()
 	}

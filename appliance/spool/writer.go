@@ -3,6 +3,7 @@ package spool
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,11 +28,20 @@ var writeBuffers = sync.Pool{
 }
 
 // Writer streams one message into the spool. It is not safe for concurrent
-// use. Every Writer ends with Commit or Abort; until then its bytes live in
+// use. Every Writer ends with Commit or Abort. A small message stays in
+// memory until Commit appends it to a segment; a larger one streams into
 // the spool's tmp directory, which Open empties.
 type Writer struct {
 	spool    *Spool
 	env      *envelope.Envelope
+	chosenID bool
+
+	// mem holds the record prefix and the body while the message is in
+	// memory; memBuf is its pooled backing store, nil in file mode.
+	mem    []byte
+	memBuf *[]byte
+	prefix int
+
 	file     *os.File
 	tmpPath  string
 	buf      *bufio.Writer
@@ -43,6 +53,14 @@ type Writer struct {
 	done bool
 }
 
+// memBuffers recycles the buffers of in-memory messages.
+var memBuffers = sync.Pool{
+	New: func() any {
+		b := make([]byte, 0, 16<<10)
+		return &b
+	},
+}
+
 var errWriterDone = errors.New("spool: writer already committed or aborted")
 
 // Create starts a message for env. It sets env.QueueID to a new id when it
@@ -52,36 +70,82 @@ func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if env.QueueID == "" {
+	chosen := env.QueueID != ""
+	if !chosen {
 		env.QueueID = NewQueueID()
 	} else if err := checkQueueID(env.QueueID); err != nil {
 		return nil, err
 	}
 
-	path := filepath.Join(s.tmpDir(), env.QueueID)
-	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, wrapError("create message "+env.QueueID, err)
+	w := &Writer{spool: s, env: env, chosenID: chosen}
+	if s.memLimit > 0 {
+		w.memBuf = memBuffers.Get().(*[]byte)
+		w.prefix = recordPrefixSize(env.QueueID)
+		w.mem = append((*w.memBuf)[:0], make([]byte, w.prefix)...)
+		return w, nil
 	}
-
-	w := &Writer{
-		spool:    s,
-		env:      env,
-		file:     f,
-		tmpPath:  path,
-		buf:      writeBuffers.Get().(*bufio.Writer),
-		checksum: crc32.New(castagnoli),
-	}
-	w.buf.Reset(f)
-	if err := w.writeRaw([]byte(headerMagic)); err != nil {
+	if err := w.createFile(); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
 
+// createFile switches w to a file in tmp, with whatever it holds in
+// memory written out first.
+func (w *Writer) createFile() error {
+	id := w.env.QueueID
+	path := filepath.Join(w.spool.tmpDir(), id)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		w.releaseMem()
+		w.err = wrapError("create message "+id, err)
+		return w.err
+	}
+	w.file = f
+	w.tmpPath = path
+	w.buf = writeBuffers.Get().(*bufio.Writer)
+	w.checksum = crc32.New(castagnoli)
+	w.buf.Reset(f)
+	if err := w.writeRaw([]byte(headerMagic)); err != nil {
+		return err
+	}
+	if w.memBuf != nil {
+		body := w.mem[w.prefix:]
+		err := w.writeRaw(body)
+		w.releaseMem()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) releaseMem() {
+	if w.memBuf != nil {
+		// Oversized buffers go back to the garbage collector, so the pool
+		// never pins more than the memory limit per idle buffer.
+		if cap(w.mem) <= w.spool.memLimit+w.prefix+64<<10 {
+			*w.memBuf = w.mem[:0]
+			memBuffers.Put(w.memBuf)
+		}
+		w.memBuf = nil
+		w.mem = nil
+	}
+}
+
 // Write appends message bytes. A full file system fails with an error
 // wrapping ErrNoSpace and removes the partial message.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.memBuf != nil && w.err == nil && !w.done {
+		if w.size+int64(len(p)) <= int64(w.spool.memLimit) {
+			w.mem = append(w.mem, p...)
+			w.size += int64(len(p))
+			return len(p), nil
+		}
+		if err := w.createFile(); err != nil {
+			return 0, err
+		}
+	}
 	if err := w.writeRaw(p); err != nil {
 		return 0, err
 	}
@@ -112,10 +176,14 @@ func (w *Writer) fail(op string, err error) error {
 }
 
 func (w *Writer) discard() {
+	w.releaseMem()
 	w.releaseBuffer()
 	if w.file != nil {
 		w.file.Close()
 		w.file = nil
+	}
+	if w.tmpPath == "" {
+		return
 	}
 	if err := os.Remove(w.tmpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		w.spool.log.Error("removing temporary message failed",
@@ -137,11 +205,21 @@ func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.file == nil {
-		return 0, errWriterDone
-	}
 	if off < 0 {
 		return 0, fmt.Errorf("spool: negative offset %d", off)
+	}
+	if w.memBuf != nil && !w.done {
+		if off >= w.size {
+			return 0, io.EOF
+		}
+		n := copy(p, w.mem[int64(w.prefix)+off:])
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	if w.file == nil {
+		return 0, errWriterDone
 	}
 	if err := w.buf.Flush(); err != nil {
 		return 0, w.fail("write message "+w.env.QueueID, err)
@@ -184,17 +262,21 @@ func (w *Writer) Commit(ctx context.Context, area Area) error {
 		return err
 	}
 
-	id := w.env.QueueID
-	w.env.Size = w.size
-	envJSON, err := json.Marshal(w.env)
-	if err != nil {
-		w.Abort()
-		return fmt.Errorf("spool: encode envelope of %s: %w", id, err)
+	if w.memBuf != nil {
+		if area == AreaQueue {
+			return w.commitRecord(ctx)
+		}
+		// Quarantined messages wait for an administrator, maybe for weeks,
+		// and would pin a whole segment: they get a file of their own.
+		if err := w.createFile(); err != nil {
+			return err
+		}
 	}
-	if len(envJSON) > maxEnvelopeSize {
-		w.Abort()
-		return fmt.Errorf("spool: envelope of %s has %d bytes, more than the limit of %d: reduce the recipients",
-			id, len(envJSON), maxEnvelopeSize)
+
+	id := w.env.QueueID
+	envJSON, err := w.encodeEnvelope()
+	if err != nil {
+		return err
 	}
 	if err := w.writeRaw(envJSON); err != nil {
 		return err
@@ -236,6 +318,48 @@ func (w *Writer) Abort() error {
 	w.done = true
 	if w.err == nil {
 		w.discard()
+	}
+	return nil
+}
+
+// encodeEnvelope sets the envelope's size and returns its JSON. On error
+// the message is aborted.
+func (w *Writer) encodeEnvelope() ([]byte, error) {
+	w.env.Size = w.size
+	envJSON, err := json.Marshal(w.env)
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("spool: encode envelope of %s: %w", w.env.QueueID, err)
+	}
+	if len(envJSON) > maxEnvelopeSize {
+		w.Abort()
+		return nil, fmt.Errorf("spool: envelope of %s has %d bytes, more than the limit of %d: reduce the recipients",
+			w.env.QueueID, len(envJSON), maxEnvelopeSize)
+	}
+	return envJSON, nil
+}
+
+// commitRecord appends the in-memory message to the active segment through
+// the committer.
+func (w *Writer) commitRecord(ctx context.Context) error {
+	id := w.env.QueueID
+	envJSON, err := w.encodeEnvelope()
+	if err != nil {
+		return err
+	}
+	w.mem = append(w.mem, envJSON...)
+	putRecordHeader(w.mem, kindMessage, id, w.size, uint32(len(envJSON)))
+	w.mem = binary.BigEndian.AppendUint32(w.mem, crc32.Checksum(w.mem, castagnoli))
+
+	r := &syncRequest{record: w.mem, id: id, chosenID: w.chosenID}
+	err = w.spool.submit(ctx, r)
+	// The committer is done with the bytes once submit returns, whatever
+	// the outcome.
+	w.releaseMem()
+	w.done = true
+	if err != nil {
+		w.err = wrapError("commit message "+id, err)
+		return w.err
 	}
 	return nil
 }
