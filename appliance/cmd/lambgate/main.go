@@ -34,6 +34,7 @@ func run() int {
 	dataDir := flags.String("data", "data", "data `directory`: settings, spool, maildir, certificates")
 	check := flags.Bool("check", false, "validate the settings file and exit")
 	resolvConf := flags.String("resolv-conf", "", "`file` to write the interfaces' DNS servers to (the appliance uses /tmp/resolv.conf); empty writes none")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile to `file` until shutdown, for performance work")
 	flags.Usage = func() {
 		fmt.Fprintf(flags.Output(), "usage: lambgate [-data DIR] [-check]\n       lambgate plugin test MODULE FILE.eml [flags]\n\n")
 		flags.PrintDefaults()
@@ -48,6 +49,15 @@ func run() int {
 	if *check {
 		fmt.Printf("%s: settings are valid\n", *dataDir)
 		return 0
+	}
+
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lambgate: %v\n", err)
+			return 1
+		}
+		defer stop()
 	}
 
 	level := new(slog.LevelVar)
