@@ -37,6 +37,10 @@ type conn struct {
 	// when it was last returned to the pool.
 	messages  int
 	idleSince time.Time
+	// resetFirst is set on a reused connection whose server pipelines:
+	// the next transaction starts with RSET in the same write, which both
+	// clears the session and shows whether the server is still there.
+	resetFirst bool
 
 	// mu guards canceled and watchID against the context watcher, so that
 	// a deadline set after a cancellation can never undo it, and a watcher

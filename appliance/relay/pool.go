@@ -44,12 +44,16 @@ func newPool(cfg Config, log *slog.Logger) *pool {
 
 // get returns a connection ready for a new transaction: an idle one that
 // passes RSET, or a new one once a slot is free. It waits until ctx ends.
-func (p *pool) get(ctx context.Context) (*conn, error) {
+//
+// With deferReset, a reused connection whose server pipelines skips the
+// RSET round trip: its next transaction sends RSET first in the same write
+// and must treat a failed RSET as a stale connection.
+func (p *pool) get(ctx context.Context, deferReset bool) (*conn, error) {
 	for {
 		// Prefer an idle connection to dialing a new one.
 		select {
 		case c := <-p.idle:
-			if p.reusable(ctx, c) {
+			if p.reusable(ctx, c, deferReset) {
 				return c, nil
 			}
 			continue
@@ -58,7 +62,7 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 
 		select {
 		case c := <-p.idle:
-			if p.reusable(ctx, c) {
+			if p.reusable(ctx, c, deferReset) {
 				return c, nil
 			}
 		case p.slots <- struct{}{}:
@@ -76,12 +80,19 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	}
 }
 
-// reusable checks an idle connection with RSET and discards it, freeing its
+// reusable checks an idle connection with RSET, or has the next
+// transaction send RSET first when the server pipelines, and discards it, freeing its
 // slot, when it has been idle too long or the server no longer replies.
-func (p *pool) reusable(ctx context.Context, c *conn) bool {
+func (p *pool) reusable(ctx context.Context, c *conn, deferReset bool) bool {
 	if time.Since(c.idleSince) >= p.cfg.IdleTimeout {
 		p.discard(c, true)
 		return false
+	}
+	if deferReset && c.has("PIPELINING") {
+		// The RSET goes out with the next transaction's commands, which
+		// saves a round trip per message.
+		c.resetFirst = true
+		return true
 	}
 
 	stop := c.watch(ctx)

@@ -22,7 +22,7 @@ func (r *Relay) Probe(ctx context.Context, rcpt string) (exists bool, err error)
 		return false, fmt.Errorf("probe of %q: %s", rcpt, describeUnsafe(rcpt))
 	}
 
-	c, err := r.pool.get(ctx)
+	c, err := r.pool.get(ctx, false)
 	if err != nil {
 		return false, fmt.Errorf("probe of %s at %s: %w", rcpt, r.cfg.Server, err)
 	}

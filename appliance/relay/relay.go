@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -55,7 +56,22 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 			Lines: []string{"invalid sender: " + describeUnsafe(env.From)}}, "none"), nil
 	}
 
-	c, err := r.pool.get(ctx)
+	// A reused connection whose server went away fails before anything was
+	// accepted. Each retry takes another connection, so a pool full of
+	// stale ones ends in a fresh dial.
+	for attempt := 0; ; attempt++ {
+		results, err := r.deliverOnce(ctx, env, body, pending)
+		var stale staleError
+		if errors.As(err, &stale) && attempt < r.cfg.MaxConnections {
+			r.log.Debug("relay idle connection dropped", "relay", r.cfg.Server, "reason", stale.Error())
+			continue
+		}
+		return results, err
+	}
+}
+
+func (r *Relay) deliverOnce(ctx context.Context, env *envelope.Envelope, body envelope.Body, pending []*envelope.Recipient) ([]envelope.Result, error) {
+	c, err := r.pool.get(ctx, true)
 	if err != nil {
 		return nil, fmt.Errorf("relay to %s: %w", r.cfg.Server, err)
 	}
@@ -83,6 +99,11 @@ func (r *Relay) Deliver(ctx context.Context, env *envelope.Envelope, body envelo
 		t.rcpts[i] = rcptCommand(c, p)
 	}
 	results, err := r.deliverOn(ctx, t)
+	var stale staleError
+	if errors.As(err, &stale) {
+		r.pool.put(c, false)
+		return nil, err
+	}
 	if err != nil {
 		r.log.Warn("relay connection error", "queue_id", env.QueueID,
 			"relay", c.relay, "reason", err.Error())

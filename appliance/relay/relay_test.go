@@ -505,6 +505,10 @@ func TestPoolReusesConnection(t *testing.T) {
 	if n := strings.Count(ts.Wire(0), "RSET\r\n"); n != 2 {
 		t.Errorf("server saw %d RSET commands, want 2 (one before each reuse)", n)
 	}
+	// The RSET travels in the pipelined group of the next transaction.
+	if n := strings.Count(ts.Wire(0), "RSET\r\nMAIL FROM:"); n != 2 {
+		t.Errorf("server saw %d RSET commands followed by MAIL in one group, want 2", n)
+	}
 	if n := len(ts.Messages()); n != 3 {
 		t.Errorf("server received %d messages, want 3", n)
 	}

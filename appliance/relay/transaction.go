@@ -138,6 +138,11 @@ func (t *transaction) run(ctx context.Context) (mail smtpReply, rcpts []smtpRepl
 // the replies in order. RFC 2920 allows DATA as the last command of a batch.
 func (t *transaction) runPipelined(ctx context.Context) (smtpReply, []smtpReply, smtpReply, error) {
 	c := t.c
+	reset := c.resetFirst
+	c.resetFirst = false
+	if reset {
+		c.bw.WriteString("RSET\r\n")
+	}
 	c.bw.WriteString(t.mail)
 	c.bw.WriteString("\r\n")
 	for _, line := range t.rcpts {
@@ -146,7 +151,22 @@ func (t *transaction) runPipelined(ctx context.Context) (smtpReply, []smtpReply,
 	}
 	c.bw.WriteString("DATA\r\n")
 	if err := c.bw.Flush(); err != nil {
-		return smtpReply{}, nil, smtpReply{}, c.ioError(ctx, "sending MAIL, RCPT and DATA", err)
+		err = c.ioError(ctx, "sending MAIL, RCPT and DATA", err)
+		if reset {
+			err = staleError{err}
+		}
+		return smtpReply{}, nil, smtpReply{}, err
+	}
+	if reset {
+		// A server that closed the idle connection fails here, before it
+		// could have accepted anything, so the caller may retry elsewhere.
+		rset, err := c.reply(ctx, "RSET")
+		if err == nil && rset.Code != 250 {
+			err = fmt.Errorf("RSET on a reused connection: %s", rset.String())
+		}
+		if err != nil {
+			return smtpReply{}, nil, smtpReply{}, staleError{err}
+		}
 	}
 
 	mail, err := c.reply(ctx, "MAIL")
@@ -183,6 +203,13 @@ func (t *transaction) runPipelined(ctx context.Context) (smtpReply, []smtpReply,
 	final, err := t.sendData(ctx, t.env.Prepend, t.body, t.body.Size())
 	return mail, rcpts, final, err
 }
+
+// staleError is a reused connection that failed its RSET: the server
+// accepted nothing on it, so the transaction can go to another connection.
+type staleError struct{ err error }
+
+func (e staleError) Error() string { return "stale connection: " + e.err.Error() }
+func (e staleError) Unwrap() error { return e.err }
 
 // runLockStep sends each command and waits for its reply before the next,
 // stopping early when MAIL or every RCPT is rejected.
