@@ -108,17 +108,45 @@ func (s *Spool) runCommitter() {
 		// Everything that queued up during the previous sync shares the
 		// next one: this is what lets durability scale past one sync per
 		// message.
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.requests:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
+		batch = s.gather(batch)
 		s.runBatch(batch)
 	}
+}
+
+// maxGroupWait bounds how long a batch waits for messages that are still
+// being written. A sync costs about as much CPU as the rest of a small
+// message's spooling, so sharing it matters more than the wait.
+const maxGroupWait = time.Millisecond
+
+// gather adds every waiting request to batch, then keeps adding while
+// other Writers are still streaming their message, for at most
+// maxGroupWait. With a single client nothing else is being written, and
+// the batch goes at once.
+func (s *Spool) gather(batch []*syncRequest) []*syncRequest {
+	var deadline <-chan time.Time
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.requests:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if s.writing.Load() == 0 {
+			return batch
+		}
+		if deadline == nil {
+			deadline = time.After(maxGroupWait)
+		}
+		select {
+		case r := <-s.requests:
+			batch = append(batch, r)
+		case <-deadline:
+			return batch
+		case <-s.closing:
+			return batch
+		}
+	}
+	return batch
 }
 
 // doneFlushDelay is how long done records wait for a batch to travel with.

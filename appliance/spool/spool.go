@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -83,6 +84,10 @@ type Spool struct {
 	doneKick chan struct{}
 	// extracting holds the ids being taken out of their segment.
 	extracting map[string]bool
+
+	// writing counts the Writers between Create and Commit, which the
+	// committer waits for briefly so that they share its sync.
+	writing atomic.Int32
 
 	requests chan *syncRequest
 	closing  chan struct{}

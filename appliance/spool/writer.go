@@ -51,6 +51,8 @@ type Writer struct {
 	// err is the first failure; every later call returns it.
 	err  error
 	done bool
+	// left is set once the writer no longer counts in Spool.writing.
+	left bool
 }
 
 // memBuffers recycles the buffers of in-memory messages.
@@ -78,6 +80,7 @@ func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
 	}
 
 	w := &Writer{spool: s, env: env, chosenID: chosen}
+	s.writing.Add(1)
 	if s.memLimit > 0 {
 		w.memBuf = memBuffers.Get().(*[]byte)
 		w.prefix = recordPrefixSize(env.QueueID)
@@ -85,9 +88,18 @@ func (s *Spool) Create(env *envelope.Envelope) (*Writer, error) {
 		return w, nil
 	}
 	if err := w.createFile(); err != nil {
+		w.leave()
 		return nil, err
 	}
 	return w, nil
+}
+
+// leave takes w out of the count of messages being written, once.
+func (w *Writer) leave() {
+	if !w.left {
+		w.left = true
+		w.spool.writing.Add(-1)
+	}
 }
 
 // createFile switches w to a file in tmp, with whatever it holds in
@@ -176,6 +188,7 @@ func (w *Writer) fail(op string, err error) error {
 }
 
 func (w *Writer) discard() {
+	w.leave()
 	w.releaseMem()
 	w.releaseBuffer()
 	if w.file != nil {
@@ -296,6 +309,7 @@ func (w *Writer) Commit(ctx context.Context, area Area) error {
 	w.file = nil
 
 	dst := w.spool.messagePath(area, id)
+	w.leave()
 	err = w.spool.submit(ctx, &syncRequest{
 		apply: func() error { return renameNoReplace(w.tmpPath, dst) },
 		undo:  func() { os.Remove(dst) },
@@ -352,6 +366,7 @@ func (w *Writer) commitRecord(ctx context.Context) error {
 	w.mem = binary.BigEndian.AppendUint32(w.mem, crc32.Checksum(w.mem, castagnoli))
 
 	r := &syncRequest{record: w.mem, id: id, chosenID: w.chosenID}
+	w.leave()
 	err = w.spool.submit(ctx, r)
 	// The committer is done with the bytes once submit returns, whatever
 	// the outcome.
