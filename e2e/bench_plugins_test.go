@@ -68,7 +68,7 @@ func BenchmarkGatewayPlugins(b *testing.B) {
 	dns := testenv.StartDNS(b, "")
 
 	for _, variant := range []string{"none", "bundled"} {
-		s := baseSettings(b, sink)
+		s := baseSettings(b, sink.addr)
 		s.Inbound.MaxConnectionsPerIP = 100
 		s.Inbound.MaxConnections = 200
 		s.Internal.MaxConnections = 20
@@ -82,7 +82,7 @@ func BenchmarkGatewayPlugins(b *testing.B) {
 			b.Fatalf("not every bundled plugin loaded:\n%s", gw.Log())
 		}
 		b.Run("plugins="+variant, func(b *testing.B) {
-			runLoad(b, gw.Addr(), func() []int { return []int{gw.PID()} }, 50, 5<<10)
+			runLoad(b, sink, gw.Addr(), func() []int { return []int{gw.PID()} }, 50, 5<<10)
 		})
 		gw.Stop()
 	}

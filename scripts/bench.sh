@@ -33,10 +33,12 @@ go test ./appliance/... ./plugins/... -run '^$' -bench . -benchmem -benchtime 1s
   echo
   echo "smtp-source (one message per connection, 2,000 messages a run, median of"
   echo "three runs) into each system under test, which relays to one smtp-sink."
-  echo "Both spools are durable: Postfix syncs each queue file, Lambgate syncs"
-  echo "before every 250. CPU is user plus system time of the system's"
-  echo "processes (for Postfix the master and every service it ran); peak RSS is"
-  echo "the highest sum of resident memory sampled every 20 ms."
+  echo "A run's time ends when smtp-sink has received its last message, so a"
+  echo "system pays for its own relay backlog. Both spools are durable: Postfix"
+  echo "syncs each queue file, Lambgate syncs before every 250. CPU is user"
+  echo "plus system time of the system's processes (for Postfix the master and"
+  echo "every service it ran); peak RSS is the highest sum of resident memory"
+  echo "sampled every 20 ms."
   echo
   go run ./internal/benchreport relay < "$out/relay.txt"
   echo
