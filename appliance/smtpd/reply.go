@@ -19,6 +19,8 @@ var (
 		Message: "Too many errors, closing connection"}
 	errContentLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "Message line too long, lines are limited to 998 bytes before CRLF"}
+	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "Bad sequence of commands: nested MAIL, send RSET or finish the transaction first"}
 	errMailLoop = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
 		Message: "Too many Received headers, mail loop detected"}
 	errTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},

@@ -121,6 +121,11 @@ func (s *session) txn(env *envelope.Envelope) *filter.Txn {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.env != nil {
+		// go-smtp v0.26.0 would start a new transaction in place of the
+		// open one.
+		return s.reject("mail", errNestedMail, "MAIL inside a transaction", "from", printable(from))
+	}
 	s.Reset()
 	// TODO: inside TLS, go-smtp v0.26.0 reads command lines with
 	// net/textproto, which also ends a line at a bare LF, so bare-LF
