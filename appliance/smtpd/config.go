@@ -26,10 +26,11 @@ type Config struct {
 	// MaxLineLength is the longest command or text line in bytes, CRLF
 	// included.
 	MaxLineLength int
-	// MaxErrors is how many rejected commands a client may send before
-	// the connection is closed with 421 4.7.0. Commands that go-smtp
-	// rejects itself (unknown commands, bad syntax) count separately:
-	// go-smtp v0.26.0 closes the connection after the fourth of those.
+	// MaxErrors is how many error replies a client may receive before the
+	// connection is closed: the reply that reaches it becomes 421 4.7.0.
+	// Every 4xx and 5xx reply counts, go-smtp's own included, except 421,
+	// 451 and 452, which report the gateway's condition (see
+	// countsAsError).
 	MaxErrors int
 	// MaxHops is the Received header count at which a message is rejected
 	// as a mail loop (554 5.4.6).

@@ -15,7 +15,8 @@ import (
 // go-smtp's sessions, which end at every STARTTLS.
 type connState struct {
 	srv    *Server
-	cfg    *Config // the configuration the connection was accepted under
+	cfg    *Config     // the configuration the connection was accepted under
+	gen    *generation // the go-smtp servers of cfg
 	remote netip.AddrPort
 	log    *slog.Logger
 	start  time.Time
@@ -26,15 +27,33 @@ type connState struct {
 	verdict  filter.Verdict // a final verdict of the connect or HELO phase
 	messages int
 	inData   bool // a Data call is running
+	// transferReset makes the running BDAT transfer abort, because the
+	// client reset it (see strictConn.finishTransfer).
+	transferReset bool
 }
 
-// countError counts a rejected command and reports whether the client has
-// now reached MaxErrors.
-func (st *connState) countError() bool {
+// addError counts an error reply and returns the count so far.
+func (st *connState) addError() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.errors++
-	return st.errors >= st.cfg.MaxErrors
+	return st.errors
+}
+
+func (st *connState) setTransferReset() {
+	st.mu.Lock()
+	st.transferReset = true
+	st.mu.Unlock()
+}
+
+// takeTransferReset reports whether the client reset the running transfer,
+// and clears the mark.
+func (st *connState) takeTransferReset() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	reset := st.transferReset
+	st.transferReset = false
+	return reset
 }
 
 // logReject logs one rejected command or transfer.

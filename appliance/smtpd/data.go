@@ -140,11 +140,8 @@ func (s *session) receive(w MessageWriter, r io.Reader, env *envelope.Envelope) 
 	return nil
 }
 
-// copyContent streams r through the content checks into w.
-// TODO: go-smtp's DATA reader drops a "." and a bare CR after it at the
-// start of a line before these checks run, so inside TLS "\r\n.\rX" is
-// stored as "\r\nX" instead of being rejected (the plaintext reader
-// rejects it). Nothing is smuggled by it, but the bare CR goes unreported.
+// copyContent streams r through the content checks into w. A BDAT
+// transfer that the client reset ends with errTransferReset.
 func (s *session) copyContent(w io.Writer, r io.Reader) error {
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
@@ -154,6 +151,9 @@ func (s *session) copyContent(w io.Writer, r io.Reader) error {
 		maxLine: cfg.MaxLineLength, inHeader: true, lineStart: true}
 	if _, err := io.CopyBuffer(cw, r, *bufp); err != nil {
 		return err
+	}
+	if s.st.takeTransferReset() {
+		return errTransferReset
 	}
 	return cw.finish()
 }
@@ -183,6 +183,8 @@ func (s *session) dataError(err error, env *envelope.Envelope) error {
 		return errTooLarge
 	case errors.Is(err, errDataTimeout):
 		return errDataTimeout
+	case errors.Is(err, errTransferReset):
+		return errTransferReset
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {

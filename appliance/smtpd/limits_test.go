@@ -240,36 +240,6 @@ func TestCommandTimeoutClosesIdleClient(t *testing.T) {
 	}
 }
 
-func TestBDATResetClosesConnection(t *testing.T) {
-	ts := startServer(t)
-	c := dial(t, ts.addr)
-	c.greet()
-	c.cmd("MAIL FROM:<a@sender.example>", "250")
-	c.cmd("RCPT TO:<b@relay.test>", "250")
-	c.send("BDAT 10\r\nSubject: 1")
-	c.expect("250 ")
-	c.cmd("RSET", "250")
-	if !c.closed() {
-		t.Errorf("connection still open after RSET aborted a BDAT transfer")
-	}
-
-	// The next connection transfers a message normally.
-	c = dial(t, ts.addr)
-	c.greet()
-	c.cmd("MAIL FROM:<c@sender.example>", "250")
-	c.cmd("RCPT TO:<d@relay.test>", "250")
-	c.send("BDAT " + strconv.Itoa(len(message)) + " LAST\r\n" + message)
-	c.expect("250 2.0.0 OK: queued as")
-
-	msgs := ts.store.messages()
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages stored, want 1", len(msgs))
-	}
-	if strings.Contains(string(msgs[0].data), "Subject: 1") {
-		t.Errorf("the aborted chunk leaked into the next message:\n%s", msgs[0].data)
-	}
-}
-
 func TestBDATCutShortByCloseNotStored(t *testing.T) {
 	cases := []struct {
 		name, chunk string

@@ -15,12 +15,14 @@ var (
 		Message: "Bare CR or LF in message content, lines must end in CRLF"}
 	errBareLineInCommand = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
 		Message: "Bare CR or LF in command, lines must end in CRLF"}
-	errTooManyErrors = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-		Message: "Too many errors, closing connection"}
-	errContentLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-		Message: "Message line too long, lines are limited to 998 bytes before CRLF"}
 	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
 		Message: "Bad sequence of commands: nested MAIL, send RSET or finish the transaction first"}
+	// errTransferReset ends a BDAT transfer that the client reset; the
+	// client never sees it (see strictConn.finishTransfer).
+	errTransferReset = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "Transfer reset"}
+	errContentLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message line too long, lines are limited to 998 bytes before CRLF"}
 	errMailLoop = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
 		Message: "Too many Received headers, mail loop detected"}
 	errTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},

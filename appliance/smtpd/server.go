@@ -2,7 +2,9 @@
 // accepts internet mail for the relay domains, enforces every protocol
 // limit, strict CRLF framing and the recipient policy, and calls the
 // filters at each phase. It adds the Received header and streams each
-// message into the spool before it replies 250.
+// message into the spool before it replies 250. Its connection layer
+// (strictConn) runs STARTTLS itself, so that its checks see the decrypted
+// commands, content and replies that go-smtp exchanges.
 //
 // It never delivers, bounces or retries mail itself, never buffers a whole
 // message in memory, and never replies 250 to a message that is neither
@@ -11,6 +13,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,12 +59,18 @@ type Server struct {
 	serving   sync.WaitGroup
 }
 
-// generation is one go-smtp server built from one Config. SetConfig starts
-// a new generation for new connections and lets the old one finish its
-// connections, because go-smtp reads its settings without locks.
+// generation is the pair of go-smtp servers built from one Config. SetConfig
+// starts a new generation for new connections and lets the old one finish
+// its connections, because go-smtp reads its settings without locks.
+// Connections arrive at smtp, and after STARTTLS (which strictConn runs)
+// at tls, which does not offer STARTTLS. The tls listener stays open until
+// Close or Shutdown, so that an old generation's connections can still
+// start TLS after a reload.
 type generation struct {
-	smtp *smtp.Server
-	ln   *handOffListener
+	smtp  *smtp.Server
+	ln    *handOffListener
+	tls   *smtp.Server
+	tlsLn *handOffListener
 }
 
 // New validates cfg and deps and returns a server that is not yet
@@ -120,11 +129,29 @@ func (s *Server) SetConfig(cfg Config) error {
 	return nil
 }
 
-// newGeneration builds and starts a go-smtp server for cfg; s.mu is held
-// or s is not yet shared.
+// newGeneration builds and starts the go-smtp servers for cfg; s.mu is
+// held or s is not yet shared.
 func (s *Server) newGeneration(cfg *Config) *generation {
-	be := &backend{srv: s}
-	ss := smtp.NewServer(be)
+	g := &generation{
+		smtp:  s.newSMTPServer(cfg, cfg.TLS),
+		ln:    newHandOffListener(),
+		tls:   s.newSMTPServer(cfg, nil),
+		tlsLn: newHandOffListener(),
+	}
+	s.gens = append(s.gens, g)
+	go func() {
+		// Serve returns once the hand-off listener is closed.
+		_ = g.smtp.Serve(g.ln)
+	}()
+	go func() { _ = g.tls.Serve(g.tlsLn) }()
+	return g
+}
+
+// newSMTPServer builds a go-smtp server for cfg that offers STARTTLS when
+// tlsConfig is set. go-smtp never runs the handshake itself, because
+// strictConn keeps the command from it.
+func (s *Server) newSMTPServer(cfg *Config, tlsConfig *tls.Config) *smtp.Server {
+	ss := smtp.NewServer(&backend{srv: s})
 	ss.Domain = cfg.Hostname
 	ss.MaxMessageBytes = cfg.MaxMessageBytes
 	ss.MaxRecipients = cfg.MaxRecipients
@@ -135,16 +162,9 @@ func (s *Server) newGeneration(cfg *Config) *generation {
 	ss.WriteTimeout = cfg.CommandTimeout
 	ss.EnableSMTPUTF8 = true
 	ss.EnableDSN = true
-	ss.TLSConfig = cfg.TLS
+	ss.TLSConfig = tlsConfig
 	ss.ErrorLog = slogErrorLog{s.log}
-
-	g := &generation{smtp: ss, ln: newHandOffListener()}
-	s.gens = append(s.gens, g)
-	go func() {
-		// Serve returns once the hand-off listener is closed.
-		_ = ss.Serve(g.ln)
-	}()
-	return g
+	return ss
 }
 
 // Serve accepts connections on l until Close or Shutdown. It returns nil
@@ -211,7 +231,7 @@ func (s *Server) ListenAndServe(addrs []string) error {
 }
 
 // handOff passes an admitted connection to the current generation.
-func (s *Server) handOff(c net.Conn) bool {
+func (s *Server) handOff(c *strictConn) bool {
 	for {
 		s.mu.Lock()
 		g, closed := s.current, s.closed
@@ -219,6 +239,7 @@ func (s *Server) handOff(c net.Conn) bool {
 		if closed {
 			return false
 		}
+		c.state.gen = g
 		if g.ln.deliver(c) {
 			return true
 		}
@@ -253,6 +274,7 @@ func (s *Server) Close() error {
 	}
 	for _, g := range gens {
 		_ = g.smtp.Close()
+		_ = g.tls.Close()
 	}
 	s.serving.Wait()
 	return err
@@ -266,9 +288,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return err
 	}
+	// The plaintext server first: its connections may still hand over
+	// to the TLS server until they end.
 	for _, g := range gens {
-		if serr := g.smtp.Shutdown(ctx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
-			return serr
+		for _, ss := range []*smtp.Server{g.smtp, g.tls} {
+			if serr := ss.Shutdown(ctx); serr != nil && !errors.Is(serr, smtp.ErrServerClosed) {
+				return serr
+			}
 		}
 	}
 	s.serving.Wait()

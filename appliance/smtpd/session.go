@@ -38,7 +38,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "Internal error, closing connection"}
 	}
-	_, isTLS := c.TLSConnectionState()
+	isTLS := conn.tls
 	s := &session{srv: b.srv, conn: conn, st: conn.state, helo: c.Hostname(), tls: isTLS}
 
 	if strings.ContainsAny(s.helo, "\r\n") {
@@ -76,17 +76,12 @@ func (s *session) filterContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.srv.ctx, s.cfg().CommandTimeout)
 }
 
-// reject logs a rejected command and counts it. Once the client reaches
-// MaxErrors, the reply becomes 421 and the connection closes after it.
+// reject logs a rejected command and returns its reply. strictConn counts
+// the reply against MaxErrors when it writes it.
 func (s *session) reject(phase string, e *smtp.SMTPError, reason string, attrs ...any) error {
 	attrs = append(attrs, "status", fmt.Sprintf("%d %d.%d.%d", e.Code,
 		e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2]))
 	s.st.logReject(phase, reason, attrs...)
-	if s.st.countError() {
-		s.st.logReject(phase, "too many errors")
-		s.conn.closeAfterNextWrite()
-		return errTooManyErrors
-	}
 	return e
 }
 
@@ -127,13 +122,6 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.reject("mail", errNestedMail, "MAIL inside a transaction", "from", printable(from))
 	}
 	s.Reset()
-	// TODO: inside TLS, go-smtp v0.26.0 reads command lines with
-	// net/textproto, which also ends a line at a bare LF, so bare-LF
-	// command lines after STARTTLS are accepted. Only a CR inside MAIL and
-	// RCPT arguments is caught here, and Data catches bare CR or LF in
-	// content. go-smtp also runs the start of an overlong line as a
-	// command before it closes the connection. Closing both gaps needs a
-	// strict line reader inside go-smtp.
 	if strings.ContainsAny(from, "\r\n") {
 		return s.reject("mail", errBareLineInCommand, "CR or LF in MAIL FROM")
 	}
@@ -277,13 +265,12 @@ func (s *session) Logout() error {
 }
 
 // endAbortedTransfer closes the connection after the current command's
-// reply if a BDAT transfer is still running. Only BDAT runs Data beside
-// the command loop, so RSET, HELO, STARTTLS or a rejected chunk aborted
-// it. go-smtp v0.26.0's transfer goroutine reads Conn.dataResult after Data
-// returns, unsynchronized, so a next transfer on this connection could
-// receive the aborted one's result.
-// TODO: drop this once go-smtp keeps the result channel in a local
-// variable of its BDAT goroutine.
+// reply if a BDAT transfer is still running. go-smtp v0.26.0's transfer
+// goroutine reads Conn.dataResult after Data returns, unsynchronized, so
+// a next transfer on this connection could receive the aborted one's
+// result. strictConn finishes the transfer before RSET, HELO, EHLO and
+// STARTTLS, so this is left for the resets it cannot foresee, such as
+// go-smtp's own reset after a chunk over the size limit.
 func (s *session) endAbortedTransfer() {
 	s.st.mu.Lock()
 	inData := s.st.inData

@@ -55,9 +55,10 @@ func TestCarriageReturnInArgumentInsideTLS(t *testing.T) {
 	c.cmd("STARTTLS", "220")
 	c.startTLS()
 	c.cmd("EHLO client.example", "250")
-	c.cmd("MAIL FROM:<a\r@sender.example>", "501 5.5.2")
-	c.cmd("MAIL FROM:<a@sender.example>", "250")
-	c.cmd("RCPT TO:<b\r@relay.test>", "501 5.5.2")
+	c.cmd("MAIL FROM:<a\r@sender.example>", "500 5.5.2 Bare CR or LF")
+	if !c.closed() {
+		t.Errorf("connection still open after a bare CR inside TLS")
+	}
 }
 
 func TestLogsOneLinePerEvent(t *testing.T) {
@@ -102,6 +103,8 @@ func TestCarriageReturnInHELOInsideTLS(t *testing.T) {
 	c.greet()
 	c.cmd("STARTTLS", "220")
 	c.startTLS()
-	c.cmd("EHLO a\rb.example", "501 5.5.2")
-	c.cmd("EHLO client.example", "250")
+	c.cmd("EHLO a\rb.example", "500 5.5.2 Bare CR or LF")
+	if !c.closed() {
+		t.Errorf("connection still open after a bare CR inside TLS")
+	}
 }

@@ -1,14 +1,12 @@
 package smtpd
 
 import (
-	"bytes"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -29,53 +27,53 @@ var errDataTimeout = &smtp.SMTPError{
 	Message:      "Data transfer timed out, closing connection",
 }
 
-// Stream modes of the plaintext scanner.
-const (
-	modeCommand = iota // command lines
-	modeData           // DATA content lines, until a line with a single dot
-	modeChunk          // BDAT chunk bytes, passed through without scanning
-	modeTLS            // after STARTTLS: ciphertext, passed through
-)
-
-// strictConn sits between the TCP connection and go-smtp. Before STARTTLS
-// it enforces strict CRLF framing on every byte the client sends: on the
+// strictConn sits between the client's connection and go-smtp and reads
+// every command, content byte and reply in plaintext: STARTTLS runs here,
+// below go-smtp, and a connection continues after it as a new strictConn
+// over the TLS connection (see startTLS).
+//
+// It enforces strict CRLF framing on every byte the client sends: on the
 // first bare CR or LF it hands go-smtp the complete lines before it, then
 // replies 500 and closes, so that no command or message end hidden behind
-// a bare line end is ever read (SMTP smuggling). It also drops bytes that a
-// client pipelined after STARTTLS, applies the configured command and data
-// timeouts, and makes read errors sticky, so that go-smtp cannot resume
-// reading in the middle of a message after a timeout.
+// a bare line end is ever read (SMTP smuggling). It replies to the lines
+// that go-smtp would count against its own fixed error limit, counts every
+// error reply against MaxErrors (see Write), applies the configured command
+// and data timeouts, and makes read errors sticky, so that go-smtp cannot
+// resume reading in the middle of a message after a timeout.
 //
 // Reads and writes come from the go-smtp connection goroutine only; the
 // deadline and close methods may be called from others.
 type strictConn struct {
-	net.Conn
-	state *connState
+	net.Conn // the TCP connection, or after STARTTLS the TLS connection over it
+	state    *connState
+	tls      bool
 
-	// Plaintext scanner, used by the reading goroutine only.
-	buf       []byte // bytes read from the network and not yet delivered
-	readyEnd  int    // buf[:readyEnd] is checked and may be delivered
-	scanPos   int    // buf[:scanPos] has been scanned
-	prevCR    bool
-	mode      int
-	chunkLeft int64
-	rejectMsg string // set once a framing error was found
-	readErr   error  // sticky: every read after an error returns it
+	// Scanner, used by the reading goroutine only.
+	buf         []byte // bytes read from the network and not yet delivered
+	readyEnd    int    // buf[:readyEnd] is checked and may be delivered
+	scanPos     int    // buf[:scanPos] has been scanned
+	prevCR      bool
+	mode        int
+	chunkLeft   int64
+	bdatOpen    bool // a BDAT chunk without LAST may have opened a transfer
+	action      int  // the action at the line buf[readyEnd:actionEnd]
+	actionEnd   int
+	actionReply []byte // the reply of actionReply
+	rejectMsg   string // set once a framing error was found
+	readErr     error  // sticky: every read after an error returns it
+
+	// Reply side, used by the reading goroutine only.
+	swallow   int  // replies to drop: those to lines the scanner made up
+	dataReply byte // first byte of the reply to the last DATA command
+
+	closeAfter atomic.Bool // close the connection after the next write
+	handedOff  atomic.Bool // STARTTLS moved the connection to a new strictConn
 
 	mu           sync.Mutex
 	dataDeadline time.Time // zero outside DATA and BDAT transfers
-	closeAfter   bool      // close the connection after the next write
-	tlsStage     int       // write-side view of STARTTLS, see Write
 
 	closeOnce sync.Once
 }
-
-// Write-side STARTTLS stages.
-const (
-	tlsNone = iota
-	tlsRequested
-	tlsHandshake
-)
 
 func newStrictConn(c net.Conn, st *connState) *strictConn {
 	return &strictConn{Conn: c, state: st, buf: make([]byte, 0, 4096)}
@@ -96,13 +94,15 @@ func (c *strictConn) Read(p []byte) (int, error) {
 			c.rejectFraming()
 			return 0, c.readErr
 		}
-		if c.mode == modeTLS && len(c.buf) == 0 {
-			n, err := c.Conn.Read(p)
-			if err != nil {
-				c.readErr = c.mapReadError(err)
-				return n, c.readErr
+		if c.action != actionNone {
+			// go-smtp reads again only after it has handled and
+			// replied to every line before the action's line.
+			c.runAction()
+			if c.readErr != nil {
+				return 0, c.readErr
 			}
-			return n, nil
+			c.scan()
+			continue
 		}
 		if err := c.fill(); err != nil {
 			c.readErr = c.mapReadError(err)
@@ -119,6 +119,7 @@ func (c *strictConn) consume(n int) {
 	c.buf = c.buf[:rest]
 	c.readyEnd -= n
 	c.scanPos -= n
+	c.actionEnd -= n
 }
 
 // fill reads more bytes from the network and scans them.
@@ -135,105 +136,6 @@ func (c *strictConn) fill() error {
 		return nil
 	}
 	return err
-}
-
-// scan advances scanPos over the new bytes, moving readyEnd to the end of
-// each complete line or chunk, and records a framing error.
-func (c *strictConn) scan() {
-	maxLine := c.state.cfg.MaxLineLength
-	for c.scanPos < len(c.buf) && c.rejectMsg == "" {
-		switch c.mode {
-		case modeTLS:
-			// Whatever followed the STARTTLS line in the same read is
-			// plaintext that a client must not send before the 220
-			// reply, and that a man in the middle could have injected,
-			// so it is dropped here.
-			c.buf = c.buf[:c.scanPos]
-			return
-		case modeChunk:
-			k := min(int64(len(c.buf)-c.scanPos), c.chunkLeft)
-			c.scanPos += int(k)
-			c.readyEnd = c.scanPos
-			c.chunkLeft -= k
-			if c.chunkLeft == 0 {
-				c.mode = modeCommand
-			}
-			continue
-		}
-
-		b := c.buf[c.scanPos]
-		c.scanPos++
-		switch {
-		case c.prevCR && b != '\n':
-			c.rejectMsg = replyBareLine
-		case c.prevCR:
-			c.prevCR = false
-			line := c.buf[c.readyEnd : c.scanPos-2]
-			c.readyEnd = c.scanPos
-			c.lineDone(line)
-		case b == '\r':
-			c.prevCR = true
-		case b == '\n':
-			c.rejectMsg = replyBareLine
-		case c.scanPos-c.readyEnd > maxLine-2:
-			// maxLine counts the CRLF, as go-smtp's own limit does, so
-			// both reject the same lines and the client gets one reply.
-			c.rejectMsg = replyLineTooLong
-		}
-	}
-}
-
-// lineDone updates the mode after a complete line, mirroring how go-smtp
-// v0.26.0 reads its commands (parseCmd and handleBdat). Where the two could
-// differ, the scanner errs towards checking bytes that go-smtp passes on.
-func (c *strictConn) lineDone(line []byte) {
-	if c.mode == modeData {
-		if len(line) == 1 && line[0] == '.' {
-			c.mode = modeCommand
-		}
-		return
-	}
-
-	upper := strings.ToUpper(string(line[:min(len(line), 8)]))
-	switch {
-	case strings.HasPrefix(upper, "STARTTLS") && c.state.cfg.TLS != nil:
-		// Without a TLS configuration go-smtp rejects STARTTLS, and the
-		// lines after it stay plaintext commands.
-		c.mode = modeTLS
-		c.mu.Lock()
-		c.tlsStage = tlsRequested
-		c.mu.Unlock()
-	case strings.HasPrefix(upper, "DATA"):
-		// Content follows if go-smtp accepts the command. If it rejects
-		// it, the lines that follow are commands, checked the same way,
-		// but STARTTLS and BDAT are then not recognized until a line
-		// with a single dot: such a client gets stricter checks, never
-		// weaker ones.
-		c.mode = modeData
-	case strings.HasPrefix(upper, "BDAT") && len(line) > 5 && line[4] == ' ':
-		if size, ok := parseBDATSize(string(line[5:])); ok && size > 0 {
-			c.mode = modeChunk
-			c.chunkLeft = size
-		}
-	}
-}
-
-// parseBDATSize returns the chunk size of a BDAT argument when go-smtp
-// v0.26.0 would read a chunk after it: one size that fits 32 bits, then
-// optionally LAST.
-func parseBDATSize(arg string) (int64, bool) {
-	args := strings.Fields(strings.TrimSpace(arg))
-	if len(args) == 0 || len(args) > 2 {
-		return 0, false
-	}
-	if len(args) == 2 && !strings.EqualFold(args[1], "LAST") {
-		return 0, false
-	}
-	size, err := strconv.ParseUint(args[0], 10, 32)
-	if err != nil {
-		return 0, false
-	}
-	return int64(size), true
 }
 
 // rejectFraming sends the framing error reply and closes the connection.
@@ -268,7 +170,7 @@ func (c *strictConn) mapReadError(err error) error {
 	if c.dataDeadline.IsZero() {
 		return err
 	}
-	c.closeAfter = true
+	c.closeAfter.Store(true)
 	c.state.logReject("data", "data transfer timed out")
 	return errDataTimeout
 }
@@ -285,24 +187,25 @@ func (c *strictConn) inTransfer() bool {
 	return !c.dataDeadline.IsZero()
 }
 
-// Write sends a reply and follows STARTTLS. After "220 Ready to start TLS"
-// every write is a TLS record, whose first byte (the record type, 20 to 24)
-// is never an ASCII digit. A write that starts with a digit is go-smtp's
-// plaintext reply to a failed handshake, and the connection is closed
-// after it, because the scanner stopped checking at STARTTLS.
+// Write sends one reply line of go-smtp, which writes each line with a
+// separate call. It drops the replies to lines that the scanner made up,
+// and passes error replies to writeErrorReply.
 func (c *strictConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	switch {
-	case c.tlsStage == tlsRequested && bytes.HasPrefix(p, []byte("220")):
-		c.tlsStage = tlsHandshake
-	case c.tlsStage == tlsHandshake && len(p) > 0 && p[0] >= '0' && p[0] <= '9':
-		c.closeAfter = true
+	if c.swallow > 0 {
+		c.swallow--
+		// A made-up BDAT that found no transfer to finish leaves the
+		// mark set, and it must not abort the next transfer.
+		c.state.takeTransferReset()
+		return len(p), nil
 	}
-	closeAfter := c.closeAfter
-	c.mu.Unlock()
-
+	if c.action == actionAwaitData && len(p) > 0 {
+		c.dataReply = p[0]
+	}
+	if len(p) > 3 && (p[0] == '4' || p[0] == '5') && p[3] == ' ' {
+		return c.writeErrorReply(p)
+	}
 	n, err := c.Conn.Write(p)
-	if closeAfter {
+	if c.closeAfter.Load() {
 		_ = c.Close()
 	}
 	return n, err
@@ -310,9 +213,7 @@ func (c *strictConn) Write(p []byte) (int, error) {
 
 // closeAfterNextWrite makes the next reply the last one.
 func (c *strictConn) closeAfterNextWrite() {
-	c.mu.Lock()
-	c.closeAfter = true
-	c.mu.Unlock()
+	c.closeAfter.Store(true)
 }
 
 // SetReadDeadline replaces go-smtp's per-command deadline with the current
@@ -357,8 +258,12 @@ func (c *strictConn) endData() {
 }
 
 // Close closes the connection once, releases its connection-limit slots
-// and logs the disconnect.
+// and logs the disconnect. After STARTTLS handed the connection on, it
+// leaves the connection to the new strictConn.
 func (c *strictConn) Close() error {
+	if c.handedOff.Load() {
+		return nil
+	}
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
@@ -367,13 +272,8 @@ func (c *strictConn) Close() error {
 	return err
 }
 
-// connOf returns the strictConn under a go-smtp connection, looking through
-// TLS after STARTTLS.
+// connOf returns the strictConn under a go-smtp connection.
 func connOf(sc *smtp.Conn) *strictConn {
-	nc := sc.Conn()
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	c, _ := nc.(*strictConn)
+	c, _ := sc.Conn().(*strictConn)
 	return c
 }
