@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -139,4 +140,137 @@ func rawSession(t *testing.T, addr, head, body string) string {
 	rest, _ := io.ReadAll(r)
 	replies.Write(rest)
 	return replies.String()
+}
+
+// STARTTLS runs in the gateway's own connection layer rather than in
+// go-smtp, so a real client must still negotiate it and deliver.
+func TestSTARTTLSDeliversWithSwaks(t *testing.T) {
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{})
+	gw := startGateway(t, baseSettings(t, pf.Addr()))
+
+	out, code := testenv.Swaks(t, "--server", gw.Addr(), "--tls", "--pipeline",
+		"--from", "sender@example.org", "--to", "alice@example.test")
+	if code != 0 {
+		t.Fatalf("swaks exit %d, want 0:\n%s", code, out)
+	}
+	if !strings.Contains(out, "TLS started") {
+		t.Errorf("swaks did not start TLS:\n%s", out)
+	}
+	msgs := pf.WaitMessages(t, "alice@example.test", 1, 30*time.Second)
+	if !strings.Contains(string(msgs[0].Raw), "with ESMTPS") {
+		t.Errorf("Received header does not record TLS:\n%s", msgs[0].Raw)
+	}
+}
+
+func TestProtocolErrorsCountTowardsMaxErrors(t *testing.T) {
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{})
+	s := baseSettings(t, pf.Addr())
+	s.Inbound.MaxErrors = 4
+	gw := startGateway(t, s)
+
+	c := dialSession(t, gw.Addr())
+	c.command("EHLO client.example.org", "250 ")
+	c.command("RCPT TO:<alice@example.test>", "503 5.5.1")
+	c.command("MAIL FROM:<sender@example.org>", "250 ")
+	c.command("MAIL FROM:<other@example.org>", "503 5.5.1")
+	c.command("STARTTLS", "220 ")
+	c.startTLS()
+	c.command("EHLO client.example.org", "250 ")
+	c.command("XYZZY", "500 5.5.2")
+	c.command("DATA", "421 4.7.0")
+	if line, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("connection still open after max_errors, read %q", line)
+	}
+}
+
+func TestSmugglingInsideTLSNeverReachesPostfix(t *testing.T) {
+	pf := testenv.StartPostfix(t, testenv.PostfixOptions{})
+	gw := startGateway(t, baseSettings(t, pf.Addr()))
+
+	for _, tc := range smuggleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialSession(t, gw.Addr())
+			c.command("EHLO client.example.org", "250 ")
+			c.command("STARTTLS", "220 ")
+			c.startTLS()
+			c.command("EHLO client.example.org", "250 ")
+			c.command("MAIL FROM:<sender@example.org>", "250 ")
+			c.command("RCPT TO:<alice@example.test>", "250 ")
+			c.command("DATA", "354 ")
+			io.WriteString(c.conn, "Subject: carrier\r\n\r\ncarrier body"+tc.end+smuggledTail+"\r\n.\r\nQUIT\r\n")
+			rest, _ := io.ReadAll(c.r)
+			if strings.Contains(string(rest), "queued as") {
+				t.Errorf("a message was accepted:\n%s", rest)
+			}
+		})
+	}
+
+	if out, code := testenv.Swaks(t, "--server", gw.Addr(), "--tls",
+		"--from", "sender@example.org", "--to", "bob@example.test"); code != 0 {
+		t.Fatalf("marker: swaks exit %d:\n%s", code, out)
+	}
+	pf.WaitMessages(t, "bob@example.test", 1, 30*time.Second)
+	if c := pf.Count(); c != 1 {
+		t.Errorf("Postfix holds %d messages, want only the marker", c)
+	}
+}
+
+// tlsSession is a raw SMTP client that can switch to TLS.
+type tlsSession struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// dialSession connects and reads the greeting.
+func dialSession(t *testing.T, addr string) *tlsSession {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &tlsSession{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c.expect("220 ")
+	return c
+}
+
+// command sends line and reads the reply, whose last line must start with
+// prefix.
+func (c *tlsSession) command(line, prefix string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+	c.expect(prefix)
+}
+
+func (c *tlsSession) expect(prefix string) {
+	c.t.Helper()
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("reply %q: %v, want %q", line, err, prefix)
+		}
+		if len(line) > 3 && line[3] == '-' {
+			continue
+		}
+		if !strings.HasPrefix(line, prefix) {
+			c.t.Fatalf("reply %q, want %q", line, prefix)
+		}
+		return
+	}
+}
+
+// startTLS runs the handshake after a 220 reply to STARTTLS. The gateway's
+// certificate is self-signed, so it is not verified.
+func (c *tlsSession) startTLS() {
+	c.t.Helper()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn = tc
+	c.r = bufio.NewReader(tc)
 }
