@@ -38,6 +38,8 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "Internal error, closing connection"}
 	}
+	// NOTE: go-smtp's Conn.TLSConnectionState reports no TLS, because
+	// STARTTLS runs in strictConn below go-smtp.
 	isTLS := conn.tls
 	s := &session{srv: b.srv, conn: conn, st: conn.state, helo: c.Hostname(), tls: isTLS}
 
