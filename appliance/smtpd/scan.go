@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -63,6 +64,10 @@ func (c *strictConn) scan() {
 			continue
 		}
 
+		if c.mode == modeData && !c.prevCR && fastDataScan && c.skipDataRun(maxLine) {
+			continue
+		}
+
 		b := c.buf[c.scanPos]
 		c.scanPos++
 		switch {
@@ -81,6 +86,40 @@ func (c *strictConn) scan() {
 			c.rejectMsg = replyLineTooLong
 		}
 	}
+}
+
+// fastDataScan lets scan skip DATA content between line ends with
+// bytes.IndexByte. The byte loop over 100 KB messages took about an eighth
+// of the gateway's CPU. Tests turn it off to compare the two.
+var fastDataScan = true
+
+// skipDataRun moves scanPos over the DATA content bytes before the next
+// CR, as the byte loop would: a bare LF or a line longer than maxLine
+// stops it with the same reject at the same position. It reports whether
+// it moved or rejected; at a CR it leaves the byte to the loop.
+func (c *strictConn) skipDataRun(maxLine int) bool {
+	rest := c.buf[c.scanPos:]
+	plain := rest
+	if i := bytes.IndexByte(rest, '\r'); i >= 0 {
+		plain = rest[:i]
+	}
+	n, bareLF := len(plain), false
+	if j := bytes.IndexByte(plain, '\n'); j >= 0 {
+		n, bareLF = j, true
+	}
+	if over := c.scanPos + n - c.readyEnd - (maxLine - 2); n > 0 && over > 0 {
+		// The byte loop stops at the first byte past the limit.
+		c.scanPos += max(1, n-over+1)
+		c.rejectMsg = replyLineTooLong
+		return true
+	}
+	c.scanPos += n
+	if bareLF {
+		c.scanPos++
+		c.rejectMsg = replyBareLine
+		return true
+	}
+	return n > 0
 }
 
 // lineDone handles a complete line, which starts at readyEnd and ends at
