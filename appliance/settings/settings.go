@@ -46,8 +46,9 @@ type Inbound struct {
 	MaxRecipients   int   `toml:"max_recipients"`
 	// MaxLineLength counts the CRLF; RFC 5321 sets 1000 for text lines.
 	MaxLineLength int `toml:"max_line_length"`
-	// MaxErrors is how many rejected commands a client may send before the
-	// connection is closed with 421.
+	// MaxErrors is how many 4xx and 5xx replies a client may provoke before
+	// the connection is closed with 421. Replies about the gateway's own
+	// state (421, 451, 452) do not count.
 	MaxErrors int `toml:"max_errors"`
 	// MaxHops is the Received header count at which a message is rejected
 	// as a mail loop (554 5.4.6).
