@@ -89,15 +89,22 @@ func (s *Spool) runCommitter() {
 	// message back for another delivery.
 	doneTimer := time.NewTimer(time.Hour)
 	doneTimer.Stop()
+	// armed keeps a stream of removals from pushing the flush back
+	// forever: the first one starts the delay and later ones ride along.
+	armed := false
 	for {
 		batch = batch[:0]
 		select {
 		case r := <-s.requests:
 			batch = append(batch, r)
 		case <-s.doneKick:
-			doneTimer.Reset(doneFlushDelay)
+			if !armed {
+				doneTimer.Reset(doneFlushDelay)
+				armed = true
+			}
 			continue
 		case <-doneTimer.C:
+			armed = false
 			s.flushDone()
 			continue
 		case <-s.closing:

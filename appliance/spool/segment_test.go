@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func segmentFiles(t *testing.T, dir string) []string {
@@ -213,4 +214,36 @@ func TestLargeMessageGetsItsOwnFile(t *testing.T) {
 		t.Errorf("a message over the memory limit has no file: %v", err)
 	}
 	checkBody(t, s, AreaQueue, env.QueueID)
+}
+
+func TestDoneRecordsFlushDuringSteadyRemovals(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir)
+	var ids []string
+	for range 30 {
+		env, err := commitMessage(s, AreaQueue, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, env.QueueID)
+	}
+	path := filepath.Join(dir, string(AreaQueue), segmentFiles(t, dir)[0])
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One removal every 10 ms, closer than the flush delay, for 300 ms.
+	for _, id := range ids {
+		if err := s.Remove(AreaQueue, id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() == before.Size() {
+		t.Error("no done record was written while removals kept coming")
+	}
 }
