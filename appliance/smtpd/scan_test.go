@@ -5,23 +5,30 @@ import (
 	"testing"
 )
 
+// scanState is the part of a strictConn that scan changes.
+type scanState struct {
+	scanPos, readyEnd, mode, action int
+	prevCR                          bool
+	rejectMsg                       string
+}
+
 // scanData scans buf as DATA content with the fast run skipping on or off
 // and returns the scanner's state.
-func scanData(buf []byte, maxLine int, fast bool) strictConn {
+func scanData(buf []byte, maxLine int, fast bool) scanState {
 	saved := fastDataScan
 	fastDataScan = fast
 	defer func() { fastDataScan = saved }()
-	c := strictConn{state: &connState{cfg: &Config{MaxLineLength: maxLine}}, buf: buf, mode: modeData}
+	c := &strictConn{state: &connState{cfg: &Config{MaxLineLength: maxLine}}, buf: buf, mode: modeData}
 	c.scan()
-	return c
+	return scanState{scanPos: c.scanPos, readyEnd: c.readyEnd, mode: c.mode, action: c.action,
+		prevCR: c.prevCR, rejectMsg: c.rejectMsg}
 }
 
 func compareDataScans(t *testing.T, buf []byte, maxLine int) {
 	t.Helper()
 	want := scanData(buf, maxLine, false)
 	got := scanData(buf, maxLine, true)
-	if got.scanPos != want.scanPos || got.readyEnd != want.readyEnd || got.prevCR != want.prevCR ||
-		got.mode != want.mode || got.rejectMsg != want.rejectMsg || got.action != want.action {
+	if got != want {
 		t.Fatalf("input %q (max line %d):\nfast  pos=%d ready=%d cr=%v mode=%d reject=%q action=%d\nbytes pos=%d ready=%d cr=%v mode=%d reject=%q action=%d",
 			buf, maxLine,
 			got.scanPos, got.readyEnd, got.prevCR, got.mode, got.rejectMsg, got.action,
