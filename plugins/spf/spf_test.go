@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/lambgate/lambgate/appliance/filter"
@@ -109,8 +108,17 @@ func TestSPFResults(t *testing.T) {
 					header = h.Value
 				}
 			}
-			if !strings.HasPrefix(header, tc.result+" ") {
-				t.Errorf("Received-SPF %q, want result %s", header, tc.result)
+			helo := tc.helo
+			if helo == "" {
+				helo = "client.example" // plugintest's default
+			}
+			sender := tc.from
+			if sender == "" {
+				sender = "postmaster@" + helo
+			}
+			want := tc.result + " client-ip=" + tc.client + `; envelope-from="` + sender + `"; helo=` + helo + ";"
+			if header != want {
+				t.Errorf("Received-SPF %q, want %q", header, want)
 			}
 			if tc.result == "softfail" && (len(res.Edits.Tags) != 1 || res.Edits.Tags[0] != "spf-softfail") {
 				t.Errorf("tags %v, want [spf-softfail]", res.Edits.Tags)
