@@ -7,14 +7,14 @@ import { Locator } from "./mime";
 import { Base64Source, RawSource, Source } from "./source";
 import { Policy } from "./policy";
 
-const ARCHIVE_EXTENSIONS = ["zip", "7z", "rar"];
-const ARCHIVE_TYPES = [
+export const ARCHIVE_EXTENSIONS = ["zip", "7z", "rar"];
+export const ARCHIVE_TYPES = [
   "application/zip", "application/x-zip", "application/x-zip-compressed", "application/x-7z-compressed",
   "application/vnd.rar", "application/x-rar", "application/x-rar-compressed",
 ];
 // Senders label any binary file with this type, so its content is
 // sniffed for a ZIP, 7z or RAR magic number.
-const GENERIC_TYPE = "application/octet-stream";
+export const GENERIC_TYPE = "application/octet-stream";
 
 // Returns one finding per inspected attachment. A message without
 // archive or generic binary attachments costs no body read.

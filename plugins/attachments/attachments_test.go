@@ -38,6 +38,11 @@ func attachment(name string) string {
 	return "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"" + name + "\"\n\nAAAA"
 }
 
+// typed is an attachment of a given media type.
+func typed(ctype, name string) string {
+	return "Content-Type: " + ctype + "\nContent-Disposition: attachment; filename=\"" + name + "\"\n\nAAAA"
+}
+
 const text = "Content-Type: text/plain\n\nhello"
 
 func TestAttachmentPolicy(t *testing.T) {
@@ -89,6 +94,21 @@ func TestAttachmentPolicy(t *testing.T) {
 		{name: "deep nesting quarantined", eml: nested(20, attachment("deep.exe")), action: filter.Quarantine},
 		{name: "deep nesting allowed when continue", eml: nested(20, attachment("deep.exe")),
 			settings: map[string]string{"malformed_action": `"continue"`}, action: filter.Continue},
+		// Parts of specific types meet the host-side screen first, which
+		// must send every name that the checks would block on to them.
+		{name: "typed pdf continues", eml: mixed(text, typed("application/pdf", "report.pdf")),
+			action: filter.Continue},
+		{name: "typed double extension rejected", eml: mixed(text, typed("application/pdf", "scan.pdf.EXE")),
+			action: filter.Reject, reason: ".exe"},
+		{name: "typed spaced extension rejected", eml: mixed(typed("image/png", "a. exe ."), text),
+			action: filter.Reject, reason: ".exe"},
+		{name: "typed name with path rejected", eml: mixed(typed("image/png", "dir/run.bat")),
+			action: filter.Reject, reason: ".bat"},
+		{name: "typed zero-width space rejected", eml: mixed(typed("image/png", "a.e\u200bxe")),
+			action: filter.Reject, reason: ".exe"},
+		{name: "typed zip name inspected", eml: mixed(typed("application/pdf", "files.zip")),
+			settings: map[string]string{"unreadable_archive_action": `"reject"`},
+			action:   filter.Reject, reason: "not a ZIP"},
 		{name: "quarantine action", eml: mixed(attachment("setup.exe")),
 			settings: map[string]string{"action": `"quarantine"`}, action: filter.Quarantine},
 	}

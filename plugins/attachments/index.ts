@@ -13,6 +13,7 @@ import { blockedName } from "./names";
 import { BLOCKED, Finding, UNINSPECTABLE, UNREADABLE } from "./archive";
 import { inspectArchives } from "./archives";
 import { Policy, configure } from "./policy";
+import { screenClears } from "./screen";
 export { lambgate_abi_version_1 } from "../../sdk/assemblyscript/lambgate";
 
 // Returns why a part is blocked, or "".
@@ -23,6 +24,8 @@ function check(p: lg.Part, pol: Policy): string {
 
 export function lambgate_on_body(): Action {
   const pol = configure();
+  if (screenClears(pol.screen)) return Action.Continue;
+
   const parts = lg.parts();
   if (lg.lastStatus() != lg.Status.OK) {
     lg.log(lg.Level.Error, "reading MIME parts failed, status " + lg.lastStatus().toString());

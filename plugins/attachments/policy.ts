@@ -1,5 +1,6 @@
 // The attachment policy's settings (attachments.toml).
 import * as lg from "../../sdk/assemblyscript/lambgate";
+import { Screen, compileScreen } from "./screen";
 
 // The policy, read at an instance's first call: settings are
 // configuration, fixed for the instance's lifetime (a changed manifest
@@ -17,6 +18,7 @@ export class Policy {
   maxBytes: i32 = 8 << 20;
   unreadableAction: string = "quarantine";
   uninspectableAction: string = "quarantine";
+  screen: Screen = new Screen();
 }
 
 let policy: Policy | null = null;
@@ -47,6 +49,7 @@ export function configure(): Policy {
   p.maxBytes = lg.settingInt("archive_max_bytes", p.maxBytes);
   p.unreadableAction = stringSetting("unreadable_archive_action", p.unreadableAction);
   p.uninspectableAction = stringSetting("uninspectable_archive_action", p.uninspectableAction);
+  p.screen = compileScreen(p);
   policy = p;
   return p;
 }
