@@ -137,6 +137,23 @@ func (b webBackend) Message(area spool.Area, queueID string) (*envelope.Envelope
 
 func (b webBackend) RetryNow() { b.g.queue.Kick() }
 
+// Retry makes one queued message due now. A message that is not waiting
+// in the schedule is reported as not found; one whose attempt runs is
+// being tried already.
+func (b webBackend) Retry(queueID string) error {
+	err := b.g.queue.Retry(queueID)
+	switch {
+	case errors.Is(err, queue.ErrNotQueued):
+		return fmt.Errorf("retry %s: %w", queueID, spool.ErrNotFound)
+	case errors.Is(err, queue.ErrAttemptRunning):
+		return nil
+	case err != nil:
+		return err
+	}
+	b.g.log.Info("retry requested by the administrator", "queue_id", queueID)
+	return nil
+}
+
 // Delete removes a message without a DSN. A queued message is first
 // withdrawn from the delivery schedule, so no attempt can start while it
 // is removed. A message whose attempt is running is rejected until the

@@ -35,3 +35,26 @@ func (q *Queue) Withdraw(queueID string) (*envelope.Envelope, error) {
 	delete(q.items, queueID)
 	return it.env.Clone(), nil
 }
+
+// Retry makes one waiting message due now, for the administrator's "retry
+// now" on a single message. A message whose attempt is running is left to
+// that attempt.
+func (q *Queue) Retry(queueID string) error {
+	q.mu.Lock()
+	it, ok := q.items[queueID]
+	switch {
+	case !ok:
+		q.mu.Unlock()
+		return ErrNotQueued
+	case it.index < 0:
+		q.mu.Unlock()
+		return ErrAttemptRunning
+	}
+	if now := q.clock.Now(); it.next.After(now) {
+		it.next = now
+		heap.Fix(&q.schedule, it.index)
+	}
+	q.mu.Unlock()
+	q.signal()
+	return nil
+}

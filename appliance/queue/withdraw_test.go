@@ -51,3 +51,39 @@ func TestWithdrawStopsRetries(t *testing.T) {
 	q.Enqueue(got)
 	h.expect(EventDeferred, "a@example.test")
 }
+
+func TestRetryMakesOneMessageDue(t *testing.T) {
+	cfg := Config{MinBackoff: time.Hour, MaxBackoff: time.Hour, Lifetime: 24 * time.Hour}
+	h := newHarness(t, cfg, alwaysBusy)
+	q := h.start()
+	first := h.spoolMessage(envelope.KindInbound, pending("a@example.test")...)
+	second := h.spoolMessage(envelope.KindInbound, pending("b@example.test")...)
+	q.Enqueue(first)
+	h.expect(EventDeferred, "a@example.test")
+	q.Enqueue(second)
+	h.expect(EventDeferred, "b@example.test")
+
+	// Both wait an hour on the fake clock; only the retried one goes now.
+	var err error
+	for range 100 {
+		if err = q.Retry(second.QueueID); !errors.Is(err, ErrAttemptRunning) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	h.expect(EventDeferred, "b@example.test")
+	time.Sleep(100 * time.Millisecond)
+	attempts := map[string]int{}
+	for _, d := range h.deliver.recorded() {
+		attempts[d.queueID]++
+	}
+	if attempts[first.QueueID] != 1 || attempts[second.QueueID] != 2 {
+		t.Errorf("attempts after retrying %s: %v, want 1 for %s and 2 for it", second.QueueID, attempts, first.QueueID)
+	}
+	if err := q.Retry("NoSuchMessage"); !errors.Is(err, ErrNotQueued) {
+		t.Errorf("Retry of an unknown id: %v, want ErrNotQueued", err)
+	}
+}

@@ -27,6 +27,7 @@ type fakeBackend struct {
 	settings *settings.Settings
 	applied  int
 	released []string
+	retried  []string
 	installs int
 	removed  []string
 }
@@ -67,7 +68,13 @@ func (b *fakeBackend) Message(spool.Area, string) (*envelope.Envelope, []byte, e
 	return nil, nil, spool.ErrNotFound
 }
 
-func (b *fakeBackend) RetryNow()                            {}
+func (b *fakeBackend) RetryNow() {}
+func (b *fakeBackend) Retry(id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.retried = append(b.retried, id)
+	return nil
+}
 func (b *fakeBackend) Delete(spool.Area, string) error      { return nil }
 func (b *fakeBackend) Bounce(context.Context, string) error { return nil }
 func (b *fakeBackend) QueueStats() queue.Stats              { return queue.Stats{} }

@@ -111,10 +111,7 @@ func (s *Server) messageAction(area spool.Area) http.HandlerFunc {
 		case action == "delete":
 			err, done = s.cfg.Backend.Delete(area, id), "deleted"
 		case action == "retry" && area == spool.AreaQueue:
-			// TODO: the queue can only make every waiting message due at
-			// once (Kick); retrying one message needs a queue method.
-			s.cfg.Backend.RetryNow()
-			done = "retried"
+			err, done = s.cfg.Backend.Retry(id), "retried"
 		case action == "bounce" && area == spool.AreaQueue:
 			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 			err, done = s.cfg.Backend.Bounce(ctx, id), "bounced"

@@ -38,6 +38,9 @@ type Backend interface {
 	Message(area spool.Area, queueID string) (*envelope.Envelope, []byte, error)
 	// RetryNow makes every deferred message due now.
 	RetryNow()
+	// Retry makes one queued message due now. A message that is not
+	// waiting in the queue gives an error wrapping spool.ErrNotFound.
+	Retry(queueID string) error
 	// Delete removes a message from an area without a DSN.
 	Delete(area spool.Area, queueID string) error
 	// Bounce sends a DSN for a queued message's pending recipients, through
