@@ -85,11 +85,14 @@ func (r *Relay) deliverOnce(ctx context.Context, env *envelope.Envelope, body en
 			Lines: []string{"the internal server does not support SMTPUTF8"}}, c.relay), nil
 	}
 	if envelopeIs8Bit(env) && !c.has("8BITMIME") {
-		// TODO: downgrade 8bit bodies to quoted-printable for a server without
-		// 8BITMIME; until then they are sent unchanged, which a strict 7bit
-		// server may reject or mangle.
-		r.log.Warn("relay server lacks 8BITMIME; sending 8bit body unchanged",
+		converted, err := downgradeBody(body)
+		if err != nil {
+			r.pool.put(c, true)
+			return nil, fmt.Errorf("relay to %s: read message for 7bit conversion: %w", r.cfg.Server, err)
+		}
+		r.log.Info("relay server lacks 8BITMIME; sending 8bit parts as quoted-printable",
 			"queue_id", env.QueueID, "relay", c.relay)
+		body = converted
 	}
 
 	t := &transaction{c: c, env: env, pending: pending, body: body}
