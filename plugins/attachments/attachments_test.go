@@ -109,6 +109,19 @@ func TestAttachmentPolicy(t *testing.T) {
 		{name: "typed zip name inspected", eml: mixed(typed("application/pdf", "files.zip")),
 			settings: map[string]string{"unreadable_archive_action": `"reject"`},
 			action:   filter.Reject, reason: "not a ZIP"},
+		// A single-part text message may skip the host's MIME walk, but
+		// only when its header leaves no name or type to check.
+		{name: "plain text with charset continues",
+			eml: "Subject: hi\nContent-Type: text/plain; charset=\"utf-8\"\n\nhello\n", action: filter.Continue},
+		{name: "plain text with name rejected",
+			eml:    "Subject: hi\nContent-Type: text/plain; name=\"run.exe\"\n\nhello\n",
+			action: filter.Reject, reason: ".exe"},
+		{name: "plain text attachment rejected",
+			eml:    "Subject: hi\nContent-Type: text/plain; charset=utf-8\nContent-Disposition: attachment; filename=\"a.bat\"\n\nhello\n",
+			action: filter.Reject, reason: ".bat"},
+		{name: "blocked text/plain rejected", eml: "Subject: hi\n\nhello\n",
+			settings: map[string]string{"block_types": `["text/plain"]`},
+			action:   filter.Reject, reason: "type text/plain"},
 		{name: "quarantine action", eml: mixed(attachment("setup.exe")),
 			settings: map[string]string{"action": `"quarantine"`}, action: filter.Quarantine},
 	}

@@ -14,16 +14,23 @@ const PROP_MIME_ERROR = 11;
 const PART_TYPE = 1;
 const PART_FILE_NAME = 2;
 const TARGET_GUEST = 0;
+const TARGET_HEADER_FIELD = 3;
+const CONTENT_TYPE = String.UTF8.encode("Content-Type");
+const CONTENT_DISPOSITION = String.UTF8.encode("Content-Disposition");
 const FIELD_CAP = 1024; // a longer type or name is left to the full checks
 const field = memory.data(FIELD_CAP);
 
-// The two expressions' handles, each -1 when there is nothing to match.
+// The screen's compiled expressions, each handle -1 when it has nothing
+// to match.
 export class Screen {
   // Cleared when an expression could not be compiled (more than 4,096
   // bytes of settings): every message then goes through the full checks.
   usable: bool = true;
   types: i32 = -1;
   names: i32 = -1;
+  // Matches a top-level Content-Type that makes the message one
+  // text/plain entity without a file name; -1 when text/plain is blocked.
+  plainType: i32 = -1;
 }
 
 // Compiles the screen for a policy. The type expression matches exactly
@@ -49,14 +56,18 @@ export function compileScreen(pol: Policy): Screen {
     s.names = lg.regexCompile("(?i)[^\\x20-\\x7e]|\\. *(?:" + alternatives(exts) + ") *(?:\\.|$)");
   }
   s.usable = (types.length == 0 || s.types >= 0) && (exts.length == 0 || s.names >= 0);
+  if (s.usable && !(s.types >= 0 && matchesText(s.types, "text/plain"))) {
+    s.plainType = lg.regexCompile("(?i)^text/plain(?:\\s*;\\s*charset=\"?[a-z0-9._:+-]+\"?)?\\s*$");
+  }
   return s;
 }
 
 // Reports whether no part of the message can be blocked or be an
-// archive, and the host walked the whole MIME tree: the policy's checks
+// archive, and the host walked the whole MIME tree. The policy's checks
 // would then continue.
 export function screenClears(s: Screen): bool {
   if (!s.usable) return false;
+  if (s.plainType >= 0 && plainText(s.plainType)) return true;
   const count = host.part_count();
   if (count < 0) return false;
   for (let i = 0; i < count; i++) {
@@ -64,6 +75,24 @@ export function screenClears(s: Screen): bool {
     if (s.names >= 0 && matches(s.names, i, PART_FILE_NAME)) return false;
   }
   return host.get_property(PROP_MIME_ERROR, field, FIELD_CAP) == 0;
+}
+
+// Reports whether the top-level header makes the message one text/plain
+// entity without a file name: no Content-Disposition, and no Content-Type
+// or one that plainType matches (sdk/ABI.md gives the type and name from
+// those fields). Such a message has no part to check and no MIME
+// structure to get wrong, so the host need not walk it.
+function plainText(plainType: i32): bool {
+  if (host.header_count(changetype<usize>(CONTENT_DISPOSITION), CONTENT_DISPOSITION.byteLength) != 0) return false;
+  const types = host.header_count(changetype<usize>(CONTENT_TYPE), CONTENT_TYPE.byteLength);
+  if (types == 0) return true;
+  if (types != 1) return false;
+  return host.regex_match(plainType, TARGET_HEADER_FIELD, changetype<usize>(CONTENT_TYPE), CONTENT_TYPE.byteLength) == 1;
+}
+
+function matchesText(handle: i32, text: string): bool {
+  const b = String.UTF8.encode(text);
+  return host.regex_match(handle, TARGET_GUEST, changetype<usize>(b), b.byteLength) != 0;
 }
 
 // Reports whether a field of part i matches the expression, or is too
