@@ -106,6 +106,9 @@ func (s *Spool) runCommitter() {
 		case <-doneTimer.C:
 			armed = false
 			s.flushDone()
+			// Quiet now: a finished active segment of any size goes, so
+			// that a burst's space is back soon after its last delivery.
+			s.retireActive(1)
 			continue
 		case <-s.closing:
 			s.flushDone()

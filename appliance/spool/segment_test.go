@@ -65,10 +65,12 @@ func TestSmallMessagesShareSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every sealed segment is gone; only the active one stays.
-	if n := len(segmentFiles(t, dir)); n != 1 {
-		t.Errorf("%d segments left after every message was removed, want the active one", n)
+	// Every sealed segment is gone at once, and the finished active one
+	// soon after the last removal.
+	if n := len(segmentFiles(t, dir)); n > 1 {
+		t.Errorf("%d segments left after every message was removed, want at most the active one", n)
 	}
+	waitForNoSegments(t, dir)
 	s.Close()
 	s = openSpool(t, dir)
 	if got := listIDsOf(t, s); len(got) != 0 {
@@ -245,5 +247,66 @@ func TestDoneRecordsFlushDuringSteadyRemovals(t *testing.T) {
 	}
 	if after.Size() == before.Size() {
 		t.Error("no done record was written while removals kept coming")
+	}
+}
+
+// waitForNoSegments fails unless every segment file is deleted within a
+// second.
+func waitForNoSegments(t *testing.T, dir string) {
+	t.Helper()
+	for range 100 {
+		if len(segmentFiles(t, dir)) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("segments %v still on disk a second after their messages were removed", segmentFiles(t, dir))
+}
+
+func TestDeferredMessagesFreeTheirSegment(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir)
+	for range 5 {
+		env, err := commitMessage(s, AreaQueue, 4000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A deferral saves state, which copies the message to a file.
+		if err := s.SaveState(AreaQueue, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForNoSegments(t, dir)
+	if got := listIDsOf(t, s); len(got) != 5 {
+		t.Errorf("queue holds %d messages, want the 5 deferred ones", len(got))
+	}
+}
+
+func TestFullDiskFreesFinishedSegmentForNewMail(t *testing.T) {
+	dir := mountTmpfs(t, "size=1m")
+	s := openSpool(t, dir)
+	// Fill most of the disk with messages, then deliver them all.
+	var ids []string
+	for {
+		env, err := commitMessage(s, AreaQueue, 100<<10)
+		if err != nil {
+			checkNoSpace(t, err)
+			break
+		}
+		ids = append(ids, env.QueueID)
+	}
+	if len(ids) == 0 {
+		t.Fatal("not even one message fit")
+	}
+	for _, id := range ids {
+		if err := s.Remove(AreaQueue, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The space of the delivered messages must serve new mail.
+	for i := range len(ids) {
+		if _, err := commitMessage(s, AreaQueue, 100<<10); err != nil {
+			t.Fatalf("message %d after every earlier one was delivered: %v", i+1, err)
+		}
 	}
 }

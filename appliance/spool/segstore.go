@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,32 +16,19 @@ import (
 // the committer and reports whether it created a segment, whose directory
 // entry the batch must then make durable with syncfs.
 func (s *Spool) appendRecords(records []*syncRequest) (created bool) {
-	if s.active == nil || s.active.size >= s.sealSize || s.active.broken {
-		seg, err := s.createSegment(s.nextSeq)
-		if err != nil {
-			for _, r := range records {
-				r.err = err
-			}
-			return false
-		}
-		s.nextSeq++
-		s.segMu.Lock()
-		if old := s.active; old != nil {
-			old.sealed = true
-			s.releaseSegment(old)
-		}
-		s.segments[seg.seq] = seg
-		s.active = seg
-		s.segMu.Unlock()
-		created = true
+	// A finished active segment goes before the new one is created, so
+	// that on a full disk its space is free for the batch.
+	s.retireActive(emptyRotateSize)
+	if !s.ensureActive(records) {
+		return false
 	}
-	seg := s.active
+	created = s.active.size == 0
 
 	iovecs := make([][]byte, 0, len(records))
 	var total int64
 	for _, r := range records {
 		if r.chosenID && s.idTaken(r.id) {
-			r.err = &os.LinkError{Op: "commit", Old: r.id, New: seg.path, Err: syscall.EEXIST}
+			r.err = &os.LinkError{Op: "commit", Old: r.id, New: s.active.path, Err: syscall.EEXIST}
 			continue
 		}
 		iovecs = append(iovecs, r.record)
@@ -49,7 +37,17 @@ func (s *Spool) appendRecords(records []*syncRequest) (created bool) {
 	if len(iovecs) == 0 {
 		return created
 	}
-	n, err := pwritevAll(int(seg.file.Fd()), iovecs, seg.size)
+	seg := s.active
+	n, err := pwritevAll(int(seg.file.Fd()), slices.Clone(iovecs), seg.size)
+	if err != nil && isNoSpace(err) && s.retireActive(1) {
+		// The disk is full, and the full segment was all done: its space
+		// is free now, so the batch gets one more try in a new segment.
+		if !s.ensureActive(records) {
+			return true
+		}
+		created, seg = true, s.active
+		n, err = pwritevAll(int(seg.file.Fd()), iovecs, seg.size)
+	}
 	if err != nil {
 		werr := wrapError("write segment", err)
 		for _, r := range records {
@@ -75,6 +73,55 @@ func (s *Spool) appendRecords(records []*syncRequest) (created bool) {
 	}
 	seg.size += total
 	return created
+}
+
+// ensureActive creates a new active segment when there is none, or the
+// current one is full or broken. On failure every record gets the error.
+func (s *Spool) ensureActive(records []*syncRequest) bool {
+	if s.active != nil && s.active.size < s.sealSize && !s.active.broken {
+		return true
+	}
+	seg, err := s.createSegment(s.nextSeq)
+	if err != nil {
+		for _, r := range records {
+			r.err = err
+		}
+		return false
+	}
+	s.nextSeq++
+	s.segMu.Lock()
+	if old := s.active; old != nil {
+		old.sealed = true
+		s.releaseSegment(old)
+	}
+	s.segments[seg.seq] = seg
+	s.active = seg
+	s.segMu.Unlock()
+	return true
+}
+
+// emptyRotateSize is the size from which an active segment whose messages
+// are all done is replaced at the next commit. Below it the segment stays,
+// because a new segment costs a syncfs for its directory entry, and with
+// one message at a time every message would pay for one.
+const emptyRotateSize = 1 << 20
+
+// retireActive seals and deletes the active segment when none of its
+// messages is left and it holds at least minSize bytes, and reports
+// whether it did. Without this a
+// finished active segment kept its space until it reached the seal size,
+// which on a small disk meant never. It runs in the committer.
+func (s *Spool) retireActive(minSize int64) bool {
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	seg := s.active
+	if seg == nil || seg.live > 0 || seg.size < minSize || seg.size == 0 {
+		return false
+	}
+	seg.sealed = true
+	s.active = nil
+	s.releaseSegment(seg)
+	return true
 }
 
 // cutTail truncates seg back to size after a write that failed part way,
