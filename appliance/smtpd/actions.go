@@ -38,6 +38,18 @@ func (c *strictConn) runAction() {
 		c.finishTransfer()
 	case actionStartTLS:
 		c.startTLS()
+	case actionBDAT:
+		// go-smtp v0.26.0 (Conn.handleBdat) turns its line limit off
+		// only after it has parsed the BDAT line, so the chunk's bytes
+		// must not reach it in the same read. The line is delivered
+		// alone, and the chunk only once go-smtp reads again.
+		c.readyEnd = c.actionEnd
+		c.chunkReplied = false
+		c.action = actionChunk
+	case actionChunk:
+		// go-smtp replies before it reads the chunk only when it
+		// rejected the command and discards the chunk.
+		c.chunkDiscarded = c.chunkReplied
 	}
 }
 

@@ -22,6 +22,8 @@ const (
 	actionReply     // write actionReply in place of go-smtp's handling
 	actionFinish    // finish an open BDAT transfer before the line
 	actionStartTLS  // run STARTTLS below go-smtp
+	actionBDAT      // release the BDAT line on its own, then set actionChunk
+	actionChunk     // the BDAT line was delivered: resume with its chunk
 )
 
 // Replies that the scanner writes for lines it keeps from go-smtp.
@@ -55,11 +57,15 @@ func (c *strictConn) scan() {
 	for c.scanPos < len(c.buf) && c.rejectMsg == "" && c.action == actionNone {
 		if c.mode == modeChunk {
 			k := min(int64(len(c.buf)-c.scanPos), c.chunkLeft)
+			if c.chunkDiscarded {
+				blankChunk(c.buf[c.scanPos : c.scanPos+int(k)])
+			}
 			c.scanPos += int(k)
 			c.readyEnd = c.scanPos
 			c.chunkLeft -= k
 			if c.chunkLeft == 0 {
 				c.mode = modeCommand
+				c.chunkDiscarded = false
 			}
 			continue
 		}
@@ -166,15 +172,28 @@ func (c *strictConn) lineDone(line []byte) {
 			if size, last, ok := parseBDAT(string(line[5:])); ok {
 				// go-smtp reads the chunk after the command even when
 				// it rejects the command for its place in the session.
+				c.bdatOpen = !last
 				if size > 0 {
 					c.mode = modeChunk
 					c.chunkLeft = size
+					c.setAction(actionBDAT)
+					return
 				}
-				c.bdatOpen = !last
 			}
 		}
 	}
 	c.readyEnd = c.scanPos
+}
+
+// blankChunk replaces the bytes of a chunk that go-smtp discards with LF.
+// go-smtp v0.26.0 (Conn.handleBdat) discards the chunk of a BDAT that it
+// rejects with its line limit still on. A line longer than that limit
+// would end the session with 500 5.4.0, although a BDAT that go-smtp
+// accepts gets the content check's 554 for the same chunk.
+func blankChunk(b []byte) {
+	for i := range b {
+		b[i] = '\n'
+	}
 }
 
 // startTLSLine sets the action for a STARTTLS line. Bytes after it in the

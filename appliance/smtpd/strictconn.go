@@ -62,9 +62,12 @@ type strictConn struct {
 	rejectMsg   string // set once a framing error was found
 	readErr     error  // sticky: every read after an error returns it
 
+	chunkDiscarded bool // go-smtp discards the current chunk (see blankChunk)
+
 	// Reply side, used by the reading goroutine only.
-	swallow   int  // replies to drop: those to lines the scanner made up
-	dataReply byte // first byte of the reply to the last DATA command
+	swallow      int  // replies to drop: those to lines the scanner made up
+	dataReply    byte // first byte of the reply to the last DATA command
+	chunkReplied bool // go-smtp replied to the BDAT line before its chunk
 
 	closeAfter atomic.Bool // close the connection after the next write
 	handedOff  atomic.Bool // STARTTLS moved the connection to a new strictConn
@@ -200,6 +203,9 @@ func (c *strictConn) Write(p []byte) (int, error) {
 	}
 	if c.action == actionAwaitData && len(p) > 0 {
 		c.dataReply = p[0]
+	}
+	if c.action == actionChunk {
+		c.chunkReplied = true
 	}
 	if len(p) > 3 && (p[0] == '4' || p[0] == '5') && p[3] == ' ' {
 		return c.writeErrorReply(p)
