@@ -39,15 +39,10 @@ func (s *Spool) extract(id string, to Area) error {
 		s.releaseReader(loc.seg)
 	}()
 
-	// The file has the layout of format.go: magic, body, envelope, trailer.
-	data := make([]byte, headerSize+loc.bodySize+int64(loc.envSize), headerSize+loc.bodySize+int64(loc.envSize)+trailerSize)
-	copy(data, headerMagic)
-	if _, err := loc.seg.file.ReadAt(data[headerSize:], loc.bodyOff); err != nil {
+	data, err := messageFileBytes(loc.seg.file, loc)
+	if err != nil {
 		return fmt.Errorf("spool: read %s from its segment: %w", id, err)
 	}
-	t := trailer{bodySize: loc.bodySize, envelopeSize: loc.envSize, checksum: crc32.Checksum(data, castagnoli)}
-	data = t.appendTo(data)
-
 	tmpPath, err := s.writeSyncedTemp(id+".extract", data)
 	if err != nil {
 		return wrapError("take "+id+" out of its segment", err)
@@ -68,4 +63,17 @@ func (s *Spool) extract(id string, to Area) error {
 		return fmt.Errorf("spool: %s in %s: %w", id, AreaQueue, ErrNotFound)
 	}
 	return nil
+}
+
+// messageFileBytes returns the message at loc in the layout of a message
+// file (format.go): magic, body, envelope and trailer.
+func messageFileBytes(f *os.File, loc location) ([]byte, error) {
+	n := headerSize + loc.bodySize + int64(loc.envSize)
+	data := make([]byte, n, n+trailerSize)
+	copy(data, headerMagic)
+	if _, err := f.ReadAt(data[headerSize:], loc.bodyOff); err != nil {
+		return nil, err
+	}
+	t := trailer{bodySize: loc.bodySize, envelopeSize: loc.envSize, checksum: crc32.Checksum(data, castagnoli)}
+	return t.appendTo(data), nil
 }

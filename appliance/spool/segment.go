@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,17 +24,18 @@ import (
 //	id, body, envelope JSON
 //	CRC-32C of everything before it (uint32)
 //
-// A message record is created by Commit; a done record, written when the
-// message is removed, moved or taken out into a file of its own, lets
-// recovery skip it. Creating, renaming, opening, closing and unlinking one
+// Commit creates a message record. A done record follows when the message
+// is removed, moved or taken out into a file of its own, so that recovery
+// skips it. Creating, renaming, opening, closing and unlinking one
 // file per message cost about a third of the gateway's CPU per message
 // (profile of `scripts/profile.sh`), and a sealed segment is deleted in one
 // unlink once none of its messages is left.
 //
 // Because records are written in order by one goroutine and every batch is
 // synced before any of its commits returns, a crash can only tear the tail
-// after the last synced batch. Recovery reads records until the first one
-// that does not check out and ignores the rest of the file.
+// after the last synced batch, which recovery cuts off. Damage elsewhere
+// (a bad disk block) is told apart by a valid record after it; see
+// scanSegment.
 const (
 	recordMagic      = "LGREC001"
 	recordHeaderSize = len(recordMagic) + 1 + 1 + 8 + 4
@@ -56,7 +58,7 @@ type segment struct {
 	seq  uint64
 	path string
 	file *os.File
-	// size is where the next record goes.
+	// size is the offset of the next record.
 	size int64
 	// live counts message records not yet done; readers counts open
 	// Messages. The file is deleted when both are zero and it is sealed.
@@ -74,7 +76,7 @@ type segment struct {
 	broken bool
 }
 
-// location is where a message's record sits in its segment.
+// location is the position of a message's record in its segment.
 type location struct {
 	seg      *segment
 	bodyOff  int64
@@ -125,63 +127,153 @@ type scannedRecord struct {
 	loc  location
 }
 
-// scanSegment reads the records of f from the start and returns those
-// that check out, up to the first that does not, and the offset where that
-// one starts: the end of the valid part of the file.
-func scanSegment(f *os.File, seg *segment) ([]scannedRecord, int64, error) {
+// segmentScan is what scanSegment found in a segment file.
+type segmentScan struct {
+	records []scannedRecord
+	// end is where the last record that checked out ends.
+	end int64
+	// skipped are the offsets of records whose header was readable but
+	// whose checksum failed, followed by a record that checks out: damage
+	// inside one record, which the scan stepped over.
+	skipped []int64
+	// damagedAt is -1, or the offset of unreadable bytes that are not a
+	// torn tail because a record that checks out follows somewhere after
+	// them. The scan stops there.
+	damagedAt int64
+}
+
+// scanSegment reads the records of f from the start. A record that does
+// not check out ends the scan as a torn tail when nothing valid follows
+// it: only the batch being written when the process died can be torn. A
+// damaged record whose sizes are readable is stepped over when the next
+// record checks out. Any other damage stops the scan with damagedAt set,
+// so that the caller keeps the file instead of cutting valid records off.
+// Records found by searching past damage are never used, because a
+// message body can hold bytes that look like a record.
+func scanSegment(f *os.File, seg *segment) (segmentScan, error) {
+	scan := segmentScan{damagedAt: -1}
 	info, err := f.Stat()
+	if err != nil {
+		return scan, err
+	}
+	size := info.Size()
+	buf := make([]byte, 64<<10)
+	var off int64
+	for off < size {
+		rec, total, err := readRecord(f, seg, off, size, buf)
+		if err != nil {
+			return scan, err
+		}
+		if rec != nil {
+			scan.records = append(scan.records, *rec)
+			off += total
+			scan.end = off
+			continue
+		}
+		if total > 0 && off+total < size {
+			next, _, err := readRecord(f, seg, off+total, size, buf)
+			if err != nil {
+				return scan, err
+			}
+			if next != nil {
+				scan.skipped = append(scan.skipped, off)
+				off += total
+				continue
+			}
+		}
+		later, err := validRecordAfter(f, seg, off+1, size, buf)
+		if err != nil {
+			return scan, err
+		}
+		if later {
+			scan.damagedAt = off
+		}
+		break
+	}
+	return scan, nil
+}
+
+// readRecord reads the record at off. It returns the record when it checks
+// out. Otherwise it returns nil and, when the header's sizes are plausible
+// and fit in the file, the record's length, so the caller can step over it.
+func readRecord(f *os.File, seg *segment, off, size int64, buf []byte) (*scannedRecord, int64, error) {
+	if off+int64(recordHeaderSize)+recordCRCSize > size {
+		return nil, 0, nil
+	}
+	var head [recordHeaderSize]byte
+	if _, err := f.ReadAt(head[:], off); err != nil {
+		return nil, 0, err
+	}
+	idSize := int64(head[9])
+	bodySize := int64(binary.BigEndian.Uint64(head[10:18]))
+	envSize := binary.BigEndian.Uint32(head[18:22])
+	if idSize == 0 || bodySize < 0 || envSize > maxEnvelopeSize {
+		return nil, 0, nil
+	}
+	total := int64(recordHeaderSize) + idSize + bodySize + int64(envSize) + recordCRCSize
+	if total > size-off || total <= 0 {
+		return nil, 0, nil
+	}
+	if string(head[:8]) != recordMagic || (head[8] != kindMessage && head[8] != kindDone) {
+		return nil, total, nil
+	}
+	sum, err := checksumRange(f, off, total-recordCRCSize, buf)
 	if err != nil {
 		return nil, 0, err
 	}
-	size := info.Size()
-	var records []scannedRecord
-	var off int64
-	var head [recordHeaderSize]byte
-	buf := make([]byte, 64<<10)
-	for off+int64(recordHeaderSize)+recordCRCSize <= size {
-		if _, err := f.ReadAt(head[:], off); err != nil {
-			return nil, 0, err
-		}
-		if string(head[:8]) != recordMagic || (head[8] != kindMessage && head[8] != kindDone) {
-			break
-		}
-		idSize := int64(head[9])
-		bodySize := int64(binary.BigEndian.Uint64(head[10:18]))
-		envSize := binary.BigEndian.Uint32(head[18:22])
-		if idSize == 0 || bodySize < 0 || envSize > maxEnvelopeSize {
-			break
-		}
-		total := int64(recordHeaderSize) + idSize + bodySize + int64(envSize) + recordCRCSize
-		if total > size-off {
-			break
-		}
-		sum, err := checksumRange(f, off, total-recordCRCSize, buf)
-		if err != nil {
-			return nil, 0, err
-		}
-		var want [recordCRCSize]byte
-		if _, err := f.ReadAt(want[:], off+total-recordCRCSize); err != nil {
-			return nil, 0, err
-		}
-		if binary.BigEndian.Uint32(want[:]) != sum {
-			break
-		}
-		id := make([]byte, idSize)
-		if _, err := f.ReadAt(id, off+int64(recordHeaderSize)); err != nil {
-			return nil, 0, err
-		}
-		bodyOff := off + int64(recordHeaderSize) + idSize
-		records = append(records, scannedRecord{
-			kind: head[8],
-			id:   string(id),
-			loc: location{
-				seg: seg, bodyOff: bodyOff, bodySize: bodySize,
-				envOff: bodyOff + bodySize, envSize: envSize,
-			},
-		})
-		off += total
+	var want [recordCRCSize]byte
+	if _, err := f.ReadAt(want[:], off+total-recordCRCSize); err != nil {
+		return nil, 0, err
 	}
-	return records, off, nil
+	if binary.BigEndian.Uint32(want[:]) != sum {
+		return nil, total, nil
+	}
+	id := make([]byte, idSize)
+	if _, err := f.ReadAt(id, off+int64(recordHeaderSize)); err != nil {
+		return nil, 0, err
+	}
+	bodyOff := off + int64(recordHeaderSize) + idSize
+	return &scannedRecord{
+		kind: head[8],
+		id:   string(id),
+		loc: location{
+			seg: seg, bodyOff: bodyOff, bodySize: bodySize,
+			envOff: bodyOff + bodySize, envSize: envSize,
+		},
+	}, total, nil
+}
+
+// validRecordAfter reports whether a record that checks out starts
+// anywhere at or after off.
+func validRecordAfter(f *os.File, seg *segment, off, size int64, buf []byte) (bool, error) {
+	window := make([]byte, 1<<20)
+	for off < size {
+		n, err := f.ReadAt(window, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		chunk := window[:n]
+		for i := 0; ; {
+			j := bytes.Index(chunk[i:], []byte(recordMagic))
+			if j < 0 {
+				break
+			}
+			rec, _, err := readRecord(f, seg, off+int64(i+j), size, buf)
+			if err != nil {
+				return false, err
+			}
+			if rec != nil {
+				return true, nil
+			}
+			i += j + 1
+		}
+		if off+int64(n) >= size || n < len(recordMagic) {
+			break
+		}
+		// Overlap the windows so a magic cut at the edge is still found.
+		off += int64(n - len(recordMagic) + 1)
+	}
+	return false, nil
 }
 
 func checksumRange(f *os.File, off, n int64, buf []byte) (uint32, error) {

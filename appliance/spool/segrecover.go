@@ -42,46 +42,39 @@ func (s *Spool) recoverSegments(present map[Area]map[string]bool) error {
 }
 
 func (s *Spool) recoverSegment(seg *segment, present map[Area]map[string]bool) error {
-	records, end, err := scanSegment(seg.file, seg)
+	name := filepath.Base(seg.path)
+	scan, err := scanSegment(seg.file, seg)
 	if err != nil {
-		return fmt.Errorf("spool: read segment %s: %w", filepath.Base(seg.path), err)
+		return fmt.Errorf("spool: read segment %s: %w", name, err)
 	}
+	for _, off := range scan.skipped {
+		s.log.Error("skipped a damaged record in a segment: the message in it is lost",
+			"segment", name, "offset", off)
+	}
+	live, superseded := s.liveRecords(scan.records, present)
+	if scan.damagedAt >= 0 {
+		return s.rescueDamaged(seg, scan, live, present)
+	}
+
 	info, err := seg.file.Stat()
 	if err != nil {
-		return fmt.Errorf("spool: read segment %s: %w", filepath.Base(seg.path), err)
+		return fmt.Errorf("spool: read segment %s: %w", name, err)
 	}
-	if end < info.Size() {
+	if scan.end < info.Size() {
 		// Only the batch that was being written when the process died can
 		// be torn, and none of its commits had returned.
-		s.log.Warn("cut the incomplete tail of a segment", "segment", filepath.Base(seg.path),
-			"valid_bytes", end, "bytes", info.Size())
-		if err := seg.file.Truncate(end); err != nil {
+		s.log.Warn("cut the incomplete tail of a segment", "segment", name,
+			"valid_bytes", scan.end, "bytes", info.Size())
+		if err := seg.file.Truncate(scan.end); err != nil {
 			return wrapError("cut segment tail", err)
 		}
 		if err := seg.file.Sync(); err != nil {
 			return wrapError("sync segment", err)
 		}
 	}
-	seg.size = end
+	seg.size = scan.end
 
-	done := make(map[string]bool)
-	for _, r := range records {
-		if r.kind == kindDone {
-			done[r.id] = true
-		}
-	}
-	var superseded []byte
-	for _, r := range records {
-		if r.kind != kindMessage || done[r.id] {
-			continue
-		}
-		_, dup := s.index[r.id]
-		if dup || present[AreaQueue][r.id] || present[AreaQuarantine][r.id] {
-			// Marked done now, or the record would come back once the
-			// file is delivered and gone.
-			superseded = appendDoneRecord(superseded, r.id)
-			continue
-		}
+	for _, r := range live {
 		s.index[r.id] = r.loc
 		seg.live++
 	}
@@ -104,3 +97,67 @@ func (s *Spool) recoverSegment(seg *segment, present map[Area]map[string]bool) e
 	s.segments[seg.seq] = seg
 	return nil
 }
+
+// liveRecords returns the message records not yet done, and done records
+// for those that a file of their own or an earlier segment superseded:
+// those must be marked done, or they would come back once the file is
+// delivered and gone.
+func (s *Spool) liveRecords(records []scannedRecord, present map[Area]map[string]bool) ([]scannedRecord, []byte) {
+	done := make(map[string]bool)
+	for _, r := range records {
+		if r.kind == kindDone {
+			done[r.id] = true
+		}
+	}
+	var live []scannedRecord
+	var superseded []byte
+	for _, r := range records {
+		if r.kind != kindMessage || done[r.id] {
+			continue
+		}
+		_, dup := s.index[r.id]
+		if dup || present[AreaQueue][r.id] || present[AreaQuarantine][r.id] {
+			superseded = appendDoneRecord(superseded, r.id)
+			continue
+		}
+		done[r.id] = true
+		live = append(live, r)
+	}
+	return live, superseded
+}
+
+// rescueDamaged handles a segment with damage that is not a torn tail:
+// each live message before the damage gets a file of its own, and the
+// segment is renamed aside with the suffix ".damaged", kept for the
+// administrator, because the bytes after the damage may hold acknowledged
+// messages that no record chain leads to any more.
+func (s *Spool) rescueDamaged(seg *segment, scan segmentScan, live []scannedRecord, present map[Area]map[string]bool) error {
+	name := filepath.Base(seg.path)
+	for _, r := range live {
+		data, err := messageFileBytes(seg.file, r.loc)
+		if err != nil {
+			return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
+		}
+		path, err := s.writeSyncedTemp(r.id+".rescue", data)
+		if err != nil {
+			return wrapError("rescue "+r.id+" from damaged segment "+name, err)
+		}
+		if err := renameNoReplace(path, s.messagePath(AreaQueue, r.id)); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
+		}
+		present[AreaQueue][r.id] = true
+	}
+	seg.file.Close()
+	aside := seg.path + damagedSuffix
+	if err := os.Rename(seg.path, aside); err != nil {
+		return fmt.Errorf("spool: set damaged segment %s aside: %w", name, err)
+	}
+	s.log.Error("segment damaged: messages before the damage were recovered, later ones may be lost; "+
+		"the file is kept for inspection",
+		"segment", aside, "damaged_at", scan.damagedAt, "recovered", len(live))
+	return nil
+}
+
+// damagedSuffix marks a segment file that recovery set aside.
+const damagedSuffix = ".damaged"
