@@ -207,3 +207,53 @@ func TestStartTLSResetsSession(t *testing.T) {
 		t.Errorf("envelope not marked as received over TLS")
 	}
 }
+
+// STARTTLS takes no parameters (RFC 3207), and a longer verb that starts
+// with STARTTLS is an unknown command. Neither may start TLS.
+func TestStartTLSSyntax(t *testing.T) {
+	cases := []struct {
+		line, reply string
+	}{
+		{"STARTTLS foo", "501 5.5.4 Syntax error (no parameters allowed)"},
+		{"starttls  foo bar", "501 5.5.4"},
+		{"STARTTLSX", "500 5.5.2"},
+		{"STARTTLS\tfoo", "500 5.5.2"},
+		{"STARTTLS:", "500 5.5.2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.line, func(t *testing.T) {
+			ts := startServer(t)
+			c := dial(t, ts.addr)
+			c.greet()
+			c.cmd(tc.line, tc.reply)
+
+			// The connection is still in plaintext and in the same
+			// session, so the transaction continues and STARTTLS works.
+			c.cmd("MAIL FROM:<a@sender.example>", "250")
+			c.cmd("STARTTLS", "220")
+			c.startTLS()
+			c.cmd("EHLO client.example", "250")
+		})
+	}
+}
+
+func TestStartTLSTrailingSpaceAccepted(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("STARTTLS  ", "220")
+	c.startTLS()
+	c.cmd("EHLO client.example", "250")
+}
+
+// Without a TLS configuration go-smtp replies to a plain STARTTLS, and a
+// STARTTLS with a parameter must still get the syntax error.
+func TestStartTLSSyntaxWithoutTLS(t *testing.T) {
+	ts := startServer(t, func(c *Config, _ *Deps) { c.TLS = nil })
+	c := dial(t, ts.addr)
+	c.greet()
+	c.cmd("STARTTLS foo", "501 5.5.4")
+	c.cmd("STARTTLSX", "500 5.5.2")
+	c.cmd("STARTTLS", "5")
+	c.cmd("NOOP", "250")
+}

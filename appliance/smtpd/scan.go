@@ -30,6 +30,7 @@ const (
 var (
 	replyUnrecognized = []byte("500 5.5.2 Syntax error, command unrecognized\r\n")
 	replyTLSActive    = []byte("503 5.5.1 Bad sequence of commands: TLS is already active\r\n")
+	replyNoParameters = []byte("501 5.5.4 Syntax error (no parameters allowed)\r\n")
 )
 
 // Command verbs, the first four bytes of a line upper-cased.
@@ -142,9 +143,10 @@ func (c *strictConn) lineDone(line []byte) {
 	}
 
 	if hasPrefixFold(line, "STARTTLS") {
-		// go-smtp takes every line that starts with STARTTLS for the
-		// command, whatever follows.
-		c.startTLSLine()
+		// go-smtp v0.26.0 (parseCmd) takes every line that starts with
+		// STARTTLS for the command, whatever follows, so none of these
+		// lines may reach it but a plain STARTTLS.
+		c.startTLSVerbLine(line[len("STARTTLS"):])
 		return
 	}
 	verb, ok := commandVerb(line)
@@ -193,6 +195,23 @@ func (c *strictConn) lineDone(line []byte) {
 func blankChunk(b []byte) {
 	for i := range b {
 		b[i] = '\n'
+	}
+}
+
+// startTLSVerbLine handles a line that starts with STARTTLS, given the
+// rest of the line after those 8 bytes. STARTTLS takes no parameters
+// (RFC 3207), and trailing spaces count as none. A longer verb such as
+// STARTTLSX is an unknown command.
+func (c *strictConn) startTLSVerbLine(rest []byte) {
+	switch {
+	case len(bytes.TrimLeft(rest, " ")) == 0:
+		c.startTLSLine()
+	case rest[0] == ' ':
+		c.setAction(actionReply)
+		c.actionReply = replyNoParameters
+	default:
+		c.setAction(actionReply)
+		c.actionReply = replyUnrecognized
 	}
 }
 
