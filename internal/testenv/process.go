@@ -66,25 +66,6 @@ func lookupUser(t testing.TB, name string) (uid, gid int) {
 	return uid, gid
 }
 
-// FreeAddr returns a 127.0.0.1 address with a TCP port that was free when
-// the function returned. Another process may take the port before the
-// caller binds it; the Start functions that pick ports themselves retry.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	return freeAddrOn(t, "127.0.0.1")
-}
-
-func freeAddrOn(t testing.TB, host string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("find a free TCP port on %s: %v", host, err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // waitBanner dials addr until an SMTP server there sends a 220 greeting, or
 // until the timeout. The check func, when not nil, is called between
 // attempts and stops the wait with its error (a server process that exited).
