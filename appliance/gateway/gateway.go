@@ -226,10 +226,17 @@ func (g *Gateway) logReady(s *settings.Settings) {
 		"admin", "https://"+s.Admin.Listen+"/")
 }
 
-// Shutdown stops accepting mail, lets open sessions finish within ctx, then
-// stops the queue. Accepted mail stays in the spool for the next start.
+// Shutdown stops accepting mail and lets open sessions finish within ctx.
+// At the same time it stops the queue, which cancels the running delivery
+// attempts, so that a hung internal server cannot hold the stop. Accepted
+// mail stays in the spool for the next start.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopAdmin(ctx)
+	// Sessions that end after the queue stopped still spool and enqueue
+	// their message, which the next start delivers.
+	queueStopped := make(chan error, 1)
+	go func() { queueStopped <- g.queue.Stop(ctx) }()
+
 	err := g.smtp.Shutdown(ctx)
 	if errors.Is(err, net.ErrClosed) {
 		// A reload that moved the listeners closed the old ones already.
@@ -238,7 +245,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if err != nil {
 		g.smtp.Close()
 	}
-	if qerr := g.queue.Stop(ctx); qerr != nil && err == nil {
+	if qerr := <-queueStopped; qerr != nil && err == nil {
 		err = qerr
 	}
 	g.inbound.close()

@@ -36,7 +36,15 @@ func (q *Queue) process(env *envelope.Envelope) outcome {
 	var out outcome
 	var deferred []*envelope.Recipient
 	if len(env.Pending()) > 0 {
-		out.delivered, deferred = q.deliverPending(env, msg)
+		out.delivered, deferred, out.interrupted = q.deliverPending(env, msg)
+	}
+	if out.interrupted {
+		// Stop cancelled the attempt. It does not count as a failure, so
+		// the message keeps its saved state and schedule and is tried
+		// again at the next start without a backoff.
+		q.log.Info("delivery attempt interrupted by the stop, the message stays queued",
+			"queue_id", env.QueueID)
+		return out
 	}
 	// A message expires only after a failed attempt, so one that waited
 	// past its lifetime (a gateway switched off for days) still gets a
@@ -138,15 +146,21 @@ func (q *Queue) expire(env *envelope.Envelope, cfg Config, now time.Time) {
 
 // deliverPending runs the Deliverer for the pending recipients and applies
 // its results. It returns whether any recipient was delivered and the
-// recipients that failed temporarily.
-func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (bool, []*envelope.Recipient) {
+// recipients that failed temporarily. When Stop cancelled the attempt and
+// the Deliverer returned an error, it changes nothing in env and returns
+// interrupted.
+func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (delivered bool, deferred []*envelope.Recipient, interrupted bool) {
 	cfg := q.config()
 	started := q.clock.Now()
-	env.Attempts++
 	// NOTE: a crash after the Deliverer returned and before the state is
 	// saved sends these recipients again after the restart (at least once,
-	// never lost).
+	// never lost). An interrupted attempt can likewise repeat a delivery
+	// whose final reply was lost to the cancellation.
 	results, err := q.callDeliverer(env, body)
+	if err != nil && q.ctx.Err() != nil {
+		return false, nil, true
+	}
+	env.Attempts++
 	now := q.clock.Now()
 
 	byAddress := make(map[string][]envelope.Result)
@@ -154,8 +168,6 @@ func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (bool
 		byAddress[res.Recipient] = append(byAddress[res.Recipient], res)
 	}
 
-	delivered := false
-	var deferred []*envelope.Recipient
 	for _, r := range env.Pending() {
 		r.Attempts++
 		res, ok := envelope.Result{}, false
@@ -204,7 +216,7 @@ func (q *Queue) deliverPending(env *envelope.Envelope, body envelope.Body) (bool
 	}
 	q.log.Debug("delivery attempt finished", "queue_id", env.QueueID,
 		"attempt", env.Attempts, "duration", now.Sub(started).String())
-	return delivered, deferred
+	return delivered, deferred, false
 }
 
 // callDeliverer calls the Deliverer of env.Kind and turns a panic into a
@@ -222,7 +234,8 @@ func (q *Queue) callDeliverer(env *envelope.Envelope, body envelope.Body) (resul
 		}
 	}()
 	// TODO: no per-attempt deadline: a Deliverer that ignores its own
-	// timeouts holds a worker until Stop cancels q.ctx.
+	// timeouts holds a worker until Stop cancels q.ctx, and one that also
+	// ignores ctx holds Stop until Stop's own context ends.
 	return d.Deliver(q.ctx, env.Clone(), body)
 }
 
@@ -293,6 +306,13 @@ func (q *Queue) bounceFailed(env *envelope.Envelope, body envelope.Body, cfg Con
 	}
 
 	if err := q.callBouncer(env, body, failed); err != nil {
+		if q.ctx.Err() != nil {
+			// The recipients stay in state bounce, so the next start
+			// sends the DSN.
+			q.log.Info("bounce interrupted by the stop, the DSN is sent after the next start",
+				"queue_id", env.QueueID, "from", env.From, "reason", err.Error())
+			return
+		}
 		q.log.Error("bounce failed, retrying later", "queue_id", env.QueueID,
 			"from", env.From, "reason", err.Error())
 		return

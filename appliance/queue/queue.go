@@ -193,9 +193,12 @@ func (q *Queue) SetConfig(cfg Config) {
 	q.signal()
 }
 
-// Stop starts no more attempts and waits for the running ones. When ctx
-// ends first, it cancels their context and returns ctx.Err(); their results
-// are still recorded in the spool if they arrive.
+// Stop starts no more attempts, cancels the context of the running ones and
+// waits until they return. A cancelled attempt leaves its message queued as
+// it was, for the next start. Attempts whose Deliverer finished anyway are
+// recorded as usual. When ctx ends first, Stop returns ctx.Err(), and the
+// results of attempts that return later are still recorded in the spool
+// while it is open.
 func (q *Queue) Stop(ctx context.Context) error {
 	q.mu.Lock()
 	if q.stopped {
@@ -210,6 +213,10 @@ func (q *Queue) Stop(ctx context.Context) error {
 	if started {
 		<-q.finished
 	}
+	// Waiting for a delivery to a hung server would hold the stop for as
+	// long as the Deliverer's own timeout, while an interrupted attempt is
+	// simply tried again after the restart.
+	q.cancel()
 
 	idle := make(chan struct{})
 	go func() {
@@ -218,11 +225,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 	}()
 	select {
 	case <-idle:
-		q.cancel()
 		q.log.Info("queue stopped")
 		return nil
 	case <-ctx.Done():
-		q.cancel()
 		q.log.Warn("queue stopped with deliveries running", "reason", ctx.Err().Error())
 		return ctx.Err()
 	}

@@ -475,7 +475,7 @@ func TestStopWaitsForRunningDelivery(t *testing.T) {
 	}
 }
 
-func TestStopCancelsDeliveryAtDeadline(t *testing.T) {
+func TestStopCancelsRunningDelivery(t *testing.T) {
 	cancelled := make(chan struct{})
 	h := newHarness(t, Config{}, nil)
 	deliverer := delivererFunc(func(ctx context.Context, env *envelope.Envelope, body envelope.Body) ([]envelope.Result, error) {
@@ -483,8 +483,9 @@ func TestStopCancelsDeliveryAtDeadline(t *testing.T) {
 		close(cancelled)
 		return nil, ctx.Err()
 	})
+	events := make(chan Event, 10)
 	q := New(h.spool, map[envelope.Kind]envelope.Deliverer{envelope.KindInbound: deliverer},
-		h.bounce, Config{Clock: h.clock}, h.logger())
+		h.bounce, Config{Clock: h.clock, OnEvent: func(ev Event) { events <- ev }}, h.logger())
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -494,25 +495,70 @@ func TestStopCancelsDeliveryAtDeadline(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
+	// Stop's own context never ends: Stop must cancel the attempt itself
+	// rather than wait for the deliverer.
+	stopped := make(chan error, 1)
+	go func() { stopped <- q.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Stop = %v, want nil", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Stop waited for a delivery instead of cancelling it")
+	}
+	select {
+	case <-cancelled:
+	default:
+		t.Error("Stop returned before the running delivery's context was cancelled")
+	}
+	if s := q.Stats(); s.Active != 0 || s.Deferrals != 0 {
+		t.Errorf("stats %+v after Stop, want no running attempt and no deferral", s)
+	}
+	select {
+	case ev := <-events:
+		t.Errorf("event %s for %s (%s) from an interrupted attempt, want none", ev.Type, ev.Recipient, ev.Reason)
+	default:
+	}
+
+	// The interrupted attempt leaves the message as it was spooled, so
+	// that the next start tries it at once.
+	h.spool.Close()
+	h.openSpool()
+	msg, err := h.spool.Open(spool.AreaQueue, env.QueueID)
+	if err != nil {
+		t.Fatalf("message lost after a cancelled delivery: %v", err)
+	}
+	defer msg.Close()
+	if got := msg.Envelope.Attempts; got != 0 {
+		t.Errorf("saved attempts = %d after an interrupted attempt, want 0", got)
+	}
+	if got := msg.Envelope.NextAttempt; !got.IsZero() {
+		t.Errorf("saved next attempt = %s after an interrupted attempt, want none", got)
+	}
+}
+
+func TestStopReturnsAtDeadline(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, Config{}, func(_ int, env *envelope.Envelope) ([]envelope.Result, error) {
+		// This deliverer ignores its context, as a faulty one could.
+		<-release
+		return resultsFor(env, sent), nil
+	})
+	q := h.start()
+	q.Enqueue(h.spoolMessage(envelope.KindInbound, pending("a@example.test")...))
+	for q.Stats().Active == 0 {
+		time.Sleep(time.Millisecond)
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	if err := q.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Stop = %v, want context.DeadlineExceeded", err)
 	}
-	select {
-	case <-cancelled:
-	case <-time.After(waitLimit):
-		t.Fatal("the running delivery's context was not cancelled")
-	}
-	// The cancelled attempt counts as a temporary failure: the message
-	// stays spooled for the next start.
-	deadline := time.Now().Add(waitLimit)
-	for q.Stats().Active > 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := h.spool.Open(spool.AreaQueue, env.QueueID); err != nil {
-		t.Errorf("message lost after a cancelled delivery: %v", err)
-	}
+	// A result that arrives after Stop returned is still recorded.
+	close(release)
+	h.expect(EventDelivered, "a@example.test")
 }
 
 type delivererFunc func(context.Context, *envelope.Envelope, envelope.Body) ([]envelope.Result, error)

@@ -131,6 +131,9 @@ type outcome struct {
 	delivered bool
 	// deferred: at least one recipient failed temporarily.
 	deferred bool
+	// interrupted: Stop cancelled the attempt before it had a result, and
+	// the message keeps its schedule and state.
+	interrupted bool
 }
 
 // finish puts an item back into the schedule after its attempt, or drops
@@ -139,9 +142,12 @@ func (q *Queue) finish(it *item, out outcome) {
 	q.mu.Lock()
 	q.active--
 	group := drainGroup(it.env)
-	if out.removed {
+	switch {
+	case out.removed:
 		delete(q.items, it.env.QueueID)
-	} else {
+	case out.interrupted:
+		heap.Push(&q.schedule, it)
+	default:
 		it.next = it.env.NextAttempt
 		it.deferred = out.deferred
 		heap.Push(&q.schedule, it)
