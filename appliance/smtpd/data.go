@@ -93,7 +93,10 @@ func (s *session) Data(r io.Reader) error {
 		quarantine = true
 	}
 
-	ctx, cancel := context.WithTimeout(s.srv.ctx, cfg.CommandTimeout)
+	// Shutdown cancels s.srv.ctx at once, but a message whose data has
+	// arrived gets its commit (one sync) and its 250. A commit left
+	// running by Close ends with the timeout or when the spool closes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.srv.ctx), cfg.CommandTimeout)
 	err = w.Commit(ctx, quarantine)
 	cancel()
 	if err != nil {
