@@ -138,15 +138,14 @@ func (b webBackend) Message(area spool.Area, queueID string) (*envelope.Envelope
 func (b webBackend) RetryNow() { b.g.queue.Kick() }
 
 // Retry makes one queued message due now. A message that is not waiting
-// in the schedule is reported as not found; one whose attempt runs is
-// being tried already.
+// in the schedule is reported as not found. For a message whose attempt
+// runs it returns queue.ErrAttemptRunning, so that the page reports it
+// instead of confirming a retry that did nothing.
 func (b webBackend) Retry(queueID string) error {
 	err := b.g.queue.Retry(queueID)
 	switch {
 	case errors.Is(err, queue.ErrNotQueued):
 		return fmt.Errorf("retry %s: %w", queueID, spool.ErrNotFound)
-	case errors.Is(err, queue.ErrAttemptRunning):
-		return nil
 	case err != nil:
 		return err
 	}

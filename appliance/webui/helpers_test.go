@@ -30,6 +30,9 @@ type fakeBackend struct {
 	retried  []string
 	installs int
 	removed  []string
+	// attemptRunning makes Retry, Delete and Bounce fail as they do while
+	// a delivery attempt of the message runs.
+	attemptRunning bool
 }
 
 func newFakeBackend() *fakeBackend { return &fakeBackend{settings: settings.Default()} }
@@ -72,12 +75,33 @@ func (b *fakeBackend) RetryNow() {}
 func (b *fakeBackend) Retry(id string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.attemptRunning {
+		return queue.ErrAttemptRunning
+	}
 	b.retried = append(b.retried, id)
 	return nil
 }
-func (b *fakeBackend) Delete(spool.Area, string) error      { return nil }
-func (b *fakeBackend) Bounce(context.Context, string) error { return nil }
-func (b *fakeBackend) QueueStats() queue.Stats              { return queue.Stats{} }
+
+func (b *fakeBackend) Delete(spool.Area, string) error { return b.actionError() }
+
+func (b *fakeBackend) Bounce(context.Context, string) error { return b.actionError() }
+
+func (b *fakeBackend) setAttemptRunning() {
+	b.mu.Lock()
+	b.attemptRunning = true
+	b.mu.Unlock()
+}
+
+func (b *fakeBackend) actionError() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.attemptRunning {
+		return queue.ErrAttemptRunning
+	}
+	return nil
+}
+
+func (b *fakeBackend) QueueStats() queue.Stats { return queue.Stats{} }
 func (b *fakeBackend) Release(id string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/envelope"
+	"github.com/lambgate/lambgate/appliance/queue"
 	"github.com/lambgate/lambgate/appliance/spool"
 )
 
@@ -111,7 +112,12 @@ func (s *Server) messageAction(area spool.Area) http.HandlerFunc {
 		case action == "delete":
 			err, done = s.cfg.Backend.Delete(area, id), "deleted"
 		case action == "retry" && area == spool.AreaQueue:
-			err, done = s.cfg.Backend.Retry(id), "retried"
+			err, done = s.cfg.Backend.Retry(id), "retried-one"
+			if errors.Is(err, queue.ErrAttemptRunning) {
+				// The message is being tried already, which is what the
+				// administrator requested, so this is no failure.
+				err, done = nil, "attempt-running"
+			}
 		case action == "bounce" && area == spool.AreaQueue:
 			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 			err, done = s.cfg.Backend.Bounce(ctx, id), "bounced"
@@ -120,6 +126,15 @@ func (s *Server) messageAction(area spool.Area) http.HandlerFunc {
 			err, done = s.cfg.Backend.Release(id), "released"
 		default:
 			http.Error(w, "Not found: no action "+action+" on the "+string(area), http.StatusNotFound)
+			return
+		}
+		if errors.Is(err, queue.ErrAttemptRunning) {
+			// The message is not changed while its delivery attempt runs,
+			// because that attempt's outcome would overwrite the change.
+			s.log.Info("message action rejected: a delivery attempt is running", "queue_id", id,
+				"action", action, "remote", clientIP(r))
+			s.render(w, r, http.StatusConflict, "notfound", view{Title: "Action failed", Nav: string(area),
+				Error: action + " of " + id + " failed: " + err.Error()})
 			return
 		}
 		if err != nil {

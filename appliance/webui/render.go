@@ -93,6 +93,8 @@ var notices = map[string]string{
 	"saved":            "Settings saved and applied.",
 	"imported":         "Settings imported and applied.",
 	"retried":          "Every waiting message is being retried now.",
+	"retried-one":      "The message is being retried now.",
+	"attempt-running":  "A delivery attempt of the message is running already, so it was not started again.",
 	"deleted":          "Message deleted.",
 	"bounced":          "Message bounced to its sender (unless a backscatter safeguard stopped the DSN).",
 	"released":         "Message released to the delivery queue.",

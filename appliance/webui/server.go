@@ -40,6 +40,9 @@ type Backend interface {
 	RetryNow()
 	// Retry makes one queued message due now. A message that is not
 	// waiting in the queue gives an error wrapping spool.ErrNotFound.
+	// Retry, Delete and Bounce return an error wrapping
+	// queue.ErrAttemptRunning while a delivery attempt of the message
+	// runs.
 	Retry(queueID string) error
 	// Delete removes a message from an area without a DSN.
 	Delete(area spool.Area, queueID string) error
