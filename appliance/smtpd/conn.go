@@ -15,6 +15,7 @@ import (
 // go-smtp's sessions, which end at every STARTTLS.
 type connState struct {
 	srv    *Server
+	raw    net.Conn // the TCP connection, for Server.Close
 	cfg    *Config     // the configuration the connection was accepted under
 	gen    *generation // the go-smtp servers of cfg
 	remote netip.AddrPort
@@ -64,6 +65,7 @@ func (st *connState) logReject(phase, reason string, attrs ...any) {
 
 // closed releases the connection's limit slots and logs the disconnect.
 func (st *connState) closed() {
+	st.srv.untrack(st)
 	st.srv.limits.release(st.remote.Addr())
 	st.mu.Lock()
 	errs, msgs := st.errors, st.messages
@@ -134,7 +136,8 @@ func (s *Server) admit(raw net.Conn) {
 		return
 	}
 
-	st := &connState{srv: s, cfg: cfg, remote: remote, log: s.log, start: time.Now()}
+	st := &connState{srv: s, cfg: cfg, remote: remote, log: s.log, start: time.Now(), raw: raw}
+	s.track(st)
 	st.fconn = filter.Conn{ClientIP: remote.Addr(), ClientPort: remote.Port()}
 	conn := newStrictConn(raw, st)
 	s.log.Info("connect", "remote", remote.String())

@@ -81,7 +81,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.filterReject("data", verdict)
 	case filter.Discard:
 		_ = w.Abort()
-		s.logReceived(env, "discarded", env.Size, "plugin", verdict.Filter)
+		s.logReceived(env, "discarded", env.Size, pluginAttr(verdict.Filter)...)
 		return queuedReply(env.QueueID)
 	case filter.Bounce:
 		for i := range env.Recipients {
@@ -108,7 +108,7 @@ func (s *session) Data(r io.Reader) error {
 	if quarantine {
 		status = "quarantined"
 	}
-	s.logReceived(env, status, env.Size, "plugin", verdict.Filter)
+	s.logReceived(env, status, env.Size, pluginAttr(verdict.Filter)...)
 	s.st.mu.Lock()
 	s.st.messages++
 	s.st.mu.Unlock()
@@ -276,6 +276,15 @@ func isPrintableText(v string) bool {
 }
 
 // logReceived writes the one line per message that administrators grep.
+// pluginAttr names the plugin whose verdict decided a message, and is
+// empty when no plugin did, so that the log line carries no empty value.
+func pluginAttr(name string) []any {
+	if name == "" {
+		return nil
+	}
+	return []any{"plugin", name}
+}
+
 func (s *session) logReceived(env *envelope.Envelope, status string, size int64, attrs ...any) {
 	rcpts := make([]string, len(env.Recipients))
 	for i, r := range env.Recipients {

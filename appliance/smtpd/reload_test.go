@@ -129,3 +129,26 @@ func startTXTServer(t *testing.T, txt map[string]string) *net.Resolver {
 		return d.DialContext(ctx, "udp", addr)
 	}}
 }
+
+func TestCloseAfterTimedOutShutdownEndsSessions(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	// The client stays idle, so Shutdown runs out of time.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown returned nil with a client still connected")
+	}
+	ts.srv.Close()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.conn.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the session is still open after Close")
+			}
+			return
+		}
+	}
+}

@@ -57,6 +57,24 @@ type Server struct {
 	listeners []net.Listener
 	closed    bool
 	serving   sync.WaitGroup
+	// conns holds every open connection, for Close: go-smtp closes its
+	// connections only when Close comes first, not after a Shutdown.
+	conns map[*connState]struct{}
+}
+
+func (s *Server) track(st *connState) {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = make(map[*connState]struct{})
+	}
+	s.conns[st] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Server) untrack(st *connState) {
+	s.mu.Lock()
+	delete(s.conns, st)
+	s.mu.Unlock()
 }
 
 // generation is the pair of go-smtp servers built from one Config. SetConfig
@@ -270,12 +288,20 @@ func (s *Server) stopAccepting() ([]*generation, error) {
 func (s *Server) Close() error {
 	gens, err := s.stopAccepting()
 	if errors.Is(err, smtp.ErrServerClosed) {
-		return err
+		// A Shutdown that ran out of time stopped accepting already, and
+		// go-smtp's Close then leaves the sessions open: they are closed
+		// here, which is why the caller came.
+		err = nil
 	}
 	for _, g := range gens {
 		_ = g.smtp.Close()
 		_ = g.tls.Close()
 	}
+	s.mu.Lock()
+	for st := range s.conns {
+		_ = st.raw.Close()
+	}
+	s.mu.Unlock()
 	s.serving.Wait()
 	return err
 }
