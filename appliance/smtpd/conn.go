@@ -15,7 +15,7 @@ import (
 // go-smtp's sessions, which end at every STARTTLS.
 type connState struct {
 	srv    *Server
-	raw    net.Conn // the TCP connection, for Server.Close
+	raw    net.Conn    // the TCP connection, for Server.Close
 	cfg    *Config     // the configuration the connection was accepted under
 	gen    *generation // the go-smtp servers of cfg
 	remote netip.AddrPort
