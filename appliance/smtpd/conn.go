@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lambgate/lambgate/appliance/filter"
@@ -21,6 +22,9 @@ type connState struct {
 	remote netip.AddrPort
 	log    *slog.Logger
 	start  time.Time
+	// current is the strictConn serving the session: the plaintext one,
+	// or after STARTTLS the one over TLS.
+	current atomic.Pointer[strictConn]
 
 	mu       sync.Mutex
 	errors   int

@@ -52,15 +52,20 @@ func TestShutdownWaitsForClient(t *testing.T) {
 	ts := startServer(t)
 	c := dial(t, ts.addr)
 	c.greet()
+	c.cmd("MAIL FROM:<a@sender.example>", "250")
+	c.cmd("RCPT TO:<b@relay.test>", "250")
+	c.cmd("DATA", "354")
+	c.send("Subject: sent across the stop\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() { done <- ts.srv.Shutdown(context.Background()) }()
 
-	// The session in progress still completes its message.
-	reply := c.sendMessage("a@sender.example", "b@relay.test", message)
-	if !strings.HasPrefix(reply, "250 ") {
+	// The message in transfer still completes; then the session ends.
+	c.send("body\r\n.\r\n")
+	if reply := c.reply(); !strings.HasPrefix(reply, "250 ") {
 		t.Errorf("reply during shutdown %q, want 250", reply)
 	}
-	c.cmd("QUIT", "221")
+	c.expect("421 4.3.2 ")
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
@@ -134,7 +139,12 @@ func TestCloseAfterTimedOutShutdownEndsSessions(t *testing.T) {
 	ts := startServer(t)
 	c := dial(t, ts.addr)
 	c.greet()
-	// The client stays idle, so Shutdown runs out of time.
+	// The client stalls inside DATA, so Shutdown runs out of time.
+	c.cmd("MAIL FROM:<a@sender.example>", "250")
+	c.cmd("RCPT TO:<b@relay.test>", "250")
+	c.cmd("DATA", "354")
+	c.send("Subject: half a message")
+	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := ts.srv.Shutdown(ctx); err == nil {
@@ -150,5 +160,23 @@ func TestCloseAfterTimedOutShutdownEndsSessions(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+func TestShutdownEndsIdleSessionsAtOnce(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	c.greet()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(ctx) }()
+	c.expect("421 4.3.2 ")
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown with one idle client took %v", d)
 	}
 }

@@ -1,5 +1,7 @@
 package smtpd
 
+import "bytes"
+
 // replyTooManyErrors replaces the error reply that reaches MaxErrors.
 var replyTooManyErrors = []byte("421 4.7.0 Too many errors, closing connection\r\n")
 
@@ -22,14 +24,25 @@ var badSequenceReplies = func() map[string][]byte {
 	return m
 }()
 
+// idleTimeoutReply starts go-smtp's reply to a command read that timed out.
+var idleTimeoutReply = []byte("421 4.4.2 ")
+
+// replyShuttingDown replaces it during a stop.
+var replyShuttingDown = []byte("421 4.3.2 Service shutting down, try again later\r\n")
+
 // writeErrorReply writes the last line of a 4xx or 5xx reply, from go-smtp
 // or from the scanner, and counts it against MaxErrors. The reply that
 // reaches MaxErrors is replaced by 421 4.7.0, and the connection closes
-// after it.
+// after it. During a stop, go-smtp's idle timeout reply says why instead.
 func (c *strictConn) writeErrorReply(p []byte) (int, error) {
 	out := p
 	if r, ok := badSequenceReplies[string(p)]; ok {
 		out = r
+	}
+	if c.state.srv.stopping.Load() && bytes.HasPrefix(p, idleTimeoutReply) {
+		// go-smtp's read timed out because the gateway is stopping, not
+		// because the client was idle for too long.
+		out = replyShuttingDown
 	}
 	if countsAsError(p) && c.state.addError() >= c.state.cfg.MaxErrors {
 		c.state.logReject("command", "too many errors")

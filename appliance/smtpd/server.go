@@ -60,6 +60,9 @@ type Server struct {
 	// conns holds every open connection, for Close: go-smtp closes its
 	// connections only when Close comes first, not after a Shutdown.
 	conns map[*connState]struct{}
+	// stopping is set by Shutdown, so that sessions waiting for a command
+	// end at once with 421 instead of holding the stop up.
+	stopping atomic.Bool
 }
 
 func (s *Server) track(st *connState) {
@@ -314,6 +317,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return err
 	}
+	s.stopping.Store(true)
+	s.mu.Lock()
+	for st := range s.conns {
+		if sc := st.current.Load(); sc != nil {
+			sc.endIfIdle()
+		}
+	}
+	s.mu.Unlock()
 	// The plaintext server first: its connections may still hand over
 	// to the TLS server until they end.
 	for _, g := range gens {

@@ -79,7 +79,9 @@ type strictConn struct {
 }
 
 func newStrictConn(c net.Conn, st *connState) *strictConn {
-	return &strictConn{Conn: c, state: st, buf: make([]byte, 0, 4096)}
+	sc := &strictConn{Conn: c, state: st, buf: make([]byte, 0, 4096)}
+	st.current.Store(sc)
+	return sc
 }
 
 // Read delivers checked bytes to go-smtp. See strictConn.
@@ -231,7 +233,23 @@ func (c *strictConn) SetReadDeadline(time.Time) error {
 	if !c.dataDeadline.IsZero() {
 		return c.Conn.SetReadDeadline(c.dataDeadline)
 	}
+	if c.state.srv.stopping.Load() {
+		// A stop is under way: the next command read times out at once,
+		// and the client gets 421 instead of holding the stop up.
+		return c.Conn.SetReadDeadline(time.Now())
+	}
 	return c.Conn.SetReadDeadline(time.Now().Add(c.state.cfg.CommandTimeout))
+}
+
+// endIfIdle makes a session that waits for a command end now, during a
+// stop: its read times out and go-smtp answers with 421. A session inside
+// a transfer is left to finish its message. It may run on any goroutine.
+func (c *strictConn) endIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dataDeadline.IsZero() {
+		_ = c.Conn.SetReadDeadline(time.Now())
+	}
 }
 
 // SetWriteDeadline applies the command timeout to each reply.
