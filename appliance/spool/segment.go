@@ -34,7 +34,7 @@ import (
 // Because records are written in order by one goroutine and every batch is
 // synced before any of its commits returns, a crash can only tear the tail
 // after the last synced batch, which recovery cuts off. Damage elsewhere
-// (a bad disk block) is told apart by a valid record after it; see
+// (a bad disk block) is recognised by a valid record after it; see
 // scanSegment.
 const (
 	recordMagic      = "LGREC001"
@@ -243,14 +243,43 @@ func readRecord(f *os.File, seg *segment, off, size int64, buf []byte) (*scanned
 	}, total, nil
 }
 
+// recordsAfter returns every record that checks out at or after off,
+// found by searching for the record magic. Such records cannot be trusted
+// like those of the chain, because a message body can hold bytes that look
+// like a record.
+func recordsAfter(f *os.File, seg *segment, off, size int64) ([]scannedRecord, error) {
+	var out []scannedRecord
+	buf := make([]byte, 64<<10)
+	for off < size {
+		next, err := nextRecord(f, seg, off, size, buf)
+		if err != nil || next < 0 {
+			return out, err
+		}
+		rec, total, err := readRecord(f, seg, next, size, buf)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, *rec)
+		off = next + total
+	}
+	return out, nil
+}
+
 // validRecordAfter reports whether a record that checks out starts
 // anywhere at or after off.
 func validRecordAfter(f *os.File, seg *segment, off, size int64, buf []byte) (bool, error) {
+	next, err := nextRecord(f, seg, off, size, buf)
+	return next >= 0, err
+}
+
+// nextRecord returns the offset of the first record that checks out at or
+// after off, or -1.
+func nextRecord(f *os.File, seg *segment, off, size int64, buf []byte) (int64, error) {
 	window := make([]byte, 1<<20)
 	for off < size {
 		n, err := f.ReadAt(window, off)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return false, err
+			return -1, err
 		}
 		chunk := window[:n]
 		for i := 0; ; {
@@ -260,10 +289,10 @@ func validRecordAfter(f *os.File, seg *segment, off, size int64, buf []byte) (bo
 			}
 			rec, _, err := readRecord(f, seg, off+int64(i+j), size, buf)
 			if err != nil {
-				return false, err
+				return -1, err
 			}
 			if rec != nil {
-				return true, nil
+				return off + int64(i+j), nil
 			}
 			i += j + 1
 		}
@@ -273,7 +302,7 @@ func validRecordAfter(f *os.File, seg *segment, off, size int64, buf []byte) (bo
 		// Overlap the windows so a magic cut at the edge is still found.
 		off += int64(n - len(recordMagic) + 1)
 	}
-	return false, nil
+	return -1, nil
 }
 
 func checksumRange(f *os.File, off, n int64, buf []byte) (uint32, error) {

@@ -389,10 +389,78 @@ func TestDamagedSizeFieldSetsSegmentAside(t *testing.T) {
 	for _, id := range ids[:3] {
 		checkBody(t, s, AreaQueue, id)
 	}
+	// The intact messages after the damage wait in quarantine for review.
+	envs, err := s.List(AreaQuarantine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for _, e := range envs {
+		held = append(held, e.QueueID)
+	}
+	if !slices.Equal(held, ids[4:]) {
+		t.Errorf("quarantine holds %v, want the messages after the damage %v", held, ids[4:])
+	}
+	for _, id := range ids[4:] {
+		checkBody(t, s, AreaQuarantine, id)
+	}
 	if _, err := os.Stat(path + damagedSuffix); err != nil {
 		t.Errorf("the damaged segment was not kept aside: %v", err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("the damaged segment is still in use: %v", err)
+	}
+}
+
+func TestSecondDamagedSegmentKeepsTheFirst(t *testing.T) {
+	dir, _, path, offsets := damagedSpool(t, 6)
+	flipByte(t, path, offsets[2]+10)
+	s := openSpool(t, dir)
+	s.Close()
+
+	// New mail after the restart goes into a segment with a new number.
+	s = openSpool(t, dir)
+	for range 6 {
+		if _, err := commitMessage(s, AreaQueue, 800); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	segs := segmentFiles(t, dir)
+	if len(segs) != 1 || segs[0] == filepath.Base(path) {
+		t.Fatalf("segments after the restart: %v, want one that does not reuse %s", segs, filepath.Base(path))
+	}
+	second := filepath.Join(dir, string(AreaQueue), segs[0])
+	scanOffsets := func() []int64 {
+		f, err := os.Open(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		scan, err := scanSegment(f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, r := range scan.records {
+			out = append(out, r.loc.bodyOff-int64(recordPrefixSize(r.id)))
+		}
+		return out
+	}
+	flipByte(t, second, scanOffsets()[2]+10)
+	openSpool(t, dir).Close()
+
+	entries, err := os.ReadDir(filepath.Join(dir, string(AreaQueue)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aside := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), damagedSuffix) {
+			aside++
+		}
+	}
+	if aside != 2 {
+		t.Errorf("%d damaged segments kept aside, want both", aside)
 	}
 }

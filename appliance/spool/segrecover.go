@@ -1,10 +1,13 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 )
 
 // recoverSegments reads every segment of the queue area and indexes the
@@ -23,12 +26,21 @@ func (s *Spool) recoverSegments(present map[Area]map[string]bool) error {
 		if seq, ok := parseSegmentName(e.Name()); ok {
 			seqs = append(seqs, seq)
 			names[seq] = e.Name()
+			continue
+		}
+		// A set-aside segment still holds its number, so that a new
+		// segment never takes its name and a later one set aside under
+		// that name cannot replace it.
+		if base, ok := strings.CutSuffix(e.Name(), damagedSuffix); ok {
+			if seq, ok := parseSegmentName(base); ok {
+				s.nextSeq = max(s.nextSeq, seq+1)
+			}
 		}
 	}
 	slices.Sort(seqs)
 
 	for _, seq := range seqs {
-		s.nextSeq = seq + 1
+		s.nextSeq = max(s.nextSeq, seq+1)
 		seg, err := s.openSegment(names[seq], seq)
 		if err != nil {
 			return err
@@ -48,7 +60,9 @@ func (s *Spool) recoverSegment(seg *segment, present map[Area]map[string]bool) e
 		return fmt.Errorf("spool: read segment %s: %w", name, err)
 	}
 	for _, off := range scan.skipped {
-		s.log.Error("skipped a damaged record in a segment: the message in it is lost",
+		// The record may have held a message, now lost, or a done
+		// record, whose message will be delivered again.
+		s.log.Error("skipped a damaged record in a segment: a message may be lost or delivered twice",
 			"segment", name, "offset", off)
 	}
 	live, superseded := s.liveRecords(scan.records, present)
@@ -112,7 +126,7 @@ func (s *Spool) liveRecords(records []scannedRecord, present map[Area]map[string
 	var live []scannedRecord
 	var superseded []byte
 	for _, r := range records {
-		if r.kind != kindMessage || done[r.id] {
+		if r.kind != kindMessage || done[r.id] || !validQueueID(r.id) {
 			continue
 		}
 		_, dup := s.index[r.id]
@@ -127,35 +141,82 @@ func (s *Spool) liveRecords(records []scannedRecord, present map[Area]map[string
 }
 
 // rescueDamaged handles a segment with damage that is not a torn tail:
-// each live message before the damage gets a file of its own, and the
-// segment is renamed aside with the suffix ".damaged", kept for the
-// administrator, because the bytes after the damage may hold acknowledged
-// messages that no record chain leads to any more.
+// each live message before the damage gets a file of its own in the queue,
+// each message found after the damage goes to quarantine, and the segment
+// is renamed aside with the suffix ".damaged" for the administrator.
+// Messages after the damage are found by searching for the record magic,
+// which a crafted message body could imitate, so they wait for a person to
+// release them instead of being delivered.
 func (s *Spool) rescueDamaged(seg *segment, scan segmentScan, live []scannedRecord, present map[Area]map[string]bool) error {
 	name := filepath.Base(seg.path)
 	for _, r := range live {
-		data, err := messageFileBytes(seg.file, r.loc)
-		if err != nil {
-			return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
+		if err := s.rescueRecord(seg, r, AreaQueue, present); err != nil {
+			return err
 		}
-		path, err := s.writeSyncedTemp(r.id+".rescue", data)
-		if err != nil {
-			return wrapError("rescue "+r.id+" from damaged segment "+name, err)
-		}
-		if err := renameNoReplace(path, s.messagePath(AreaQueue, r.id)); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
-		}
-		present[AreaQueue][r.id] = true
 	}
+
+	info, err := seg.file.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: read segment %s: %w", name, err)
+	}
+	after, err := recordsAfter(seg.file, seg, scan.damagedAt+1, info.Size())
+	if err != nil {
+		return fmt.Errorf("spool: read segment %s past its damage: %w", name, err)
+	}
+	afterLive, _ := s.liveRecords(append(slices.Clone(scan.records), after...), present)
+	quarantined := 0
+	for _, r := range afterLive {
+		if r.loc.bodyOff < scan.damagedAt {
+			continue // before the damage, rescued above
+		}
+		if err := s.rescueRecord(seg, r, AreaQuarantine, present); err != nil {
+			return err
+		}
+		quarantined++
+	}
+
 	seg.file.Close()
 	aside := seg.path + damagedSuffix
-	if err := os.Rename(seg.path, aside); err != nil {
+	if _, err := os.Lstat(aside); err == nil {
+		aside = fmt.Sprintf("%s.%d%s", seg.path, time.Now().UnixNano(), damagedSuffix)
+	}
+	if err := renameNoReplace(seg.path, aside); err != nil {
 		return fmt.Errorf("spool: set damaged segment %s aside: %w", name, err)
 	}
-	s.log.Error("segment damaged: messages before the damage were recovered, later ones may be lost; "+
-		"the file is kept for inspection",
-		"segment", aside, "damaged_at", scan.damagedAt, "recovered", len(live))
+	s.log.Error("segment damaged: messages before the damage were recovered into the queue, "+
+		"messages found after it into quarantine for review; the file is kept for inspection",
+		"segment", aside, "damaged_at", scan.damagedAt, "recovered", len(live), "quarantined", quarantined)
+	return nil
+}
+
+// rescueRecord writes the message of r as a file of its own into area.
+func (s *Spool) rescueRecord(seg *segment, r scannedRecord, area Area, present map[Area]map[string]bool) error {
+	name := filepath.Base(seg.path)
+	if !validQueueID(r.id) {
+		s.log.Error("skipped a record with an invalid queue id in a damaged segment",
+			"segment", name, "offset", r.loc.bodyOff)
+		return nil
+	}
+	data, err := messageFileBytes(seg.file, r.loc)
+	if err != nil {
+		return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
+	}
+	path, err := s.writeSyncedTemp(r.id+".rescue", data)
+	if err != nil {
+		return wrapError("rescue "+r.id+" from damaged segment "+name, err)
+	}
+	err = renameNoReplace(path, s.messagePath(area, r.id))
+	if errors.Is(err, os.ErrExist) {
+		os.Remove(path)
+		s.log.Error("skipped a record of a damaged segment whose queue id is taken",
+			"segment", name, "queue_id", r.id, "area", string(area))
+		return nil
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("spool: rescue %s from damaged segment %s: %w", r.id, name, err)
+	}
+	present[area][r.id] = true
 	return nil
 }
 
