@@ -328,6 +328,12 @@ func damagedSpool(t *testing.T, n int) (string, []string, string, []int64) {
 	}
 	s.Close()
 	path := filepath.Join(dir, string(AreaQueue), segmentFiles(t, dir)[0])
+	return dir, ids, path, recordOffsets(t, path)
+}
+
+// recordOffsets returns where each record of the segment at path starts.
+func recordOffsets(t *testing.T, path string) []int64 {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +347,7 @@ func damagedSpool(t *testing.T, n int) (string, []string, string, []int64) {
 	for _, r := range scan.records {
 		offsets = append(offsets, r.loc.bodyOff-int64(recordPrefixSize(r.id)))
 	}
-	return dir, ids, path, offsets
+	return offsets
 }
 
 func flipByte(t *testing.T, path string, off int64) {
@@ -431,23 +437,7 @@ func TestSecondDamagedSegmentKeepsTheFirst(t *testing.T) {
 		t.Fatalf("segments after the restart: %v, want one that does not reuse %s", segs, filepath.Base(path))
 	}
 	second := filepath.Join(dir, string(AreaQueue), segs[0])
-	scanOffsets := func() []int64 {
-		f, err := os.Open(second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		scan, err := scanSegment(f, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []int64
-		for _, r := range scan.records {
-			out = append(out, r.loc.bodyOff-int64(recordPrefixSize(r.id)))
-		}
-		return out
-	}
-	flipByte(t, second, scanOffsets()[2]+10)
+	flipByte(t, second, recordOffsets(t, second)[2]+10)
 	openSpool(t, dir).Close()
 
 	entries, err := os.ReadDir(filepath.Join(dir, string(AreaQueue)))
