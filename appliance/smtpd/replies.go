@@ -33,7 +33,8 @@ var replyShuttingDown = []byte("421 4.3.2 Service shutting down, try again later
 // writeErrorReply writes the last line of a 4xx or 5xx reply, from go-smtp
 // or from the scanner, and counts it against MaxErrors. The reply that
 // reaches MaxErrors is replaced by 421 4.7.0, and the connection closes
-// after it. During a stop, go-smtp's idle timeout reply says why instead.
+// after it. During a stop, go-smtp's idle timeout reply is replaced by one
+// that gives the stop as the reason.
 func (c *strictConn) writeErrorReply(p []byte) (int, error) {
 	out := p
 	if r, ok := badSequenceReplies[string(p)]; ok {

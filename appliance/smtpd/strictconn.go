@@ -35,11 +35,12 @@ var errDataTimeout = &smtp.SMTPError{
 // It enforces strict CRLF framing on every byte the client sends: on the
 // first bare CR or LF it hands go-smtp the complete lines before it, then
 // replies 500 and closes, so that no command or message end hidden behind
-// a bare line end is ever read (SMTP smuggling). It replies to the lines
-// that go-smtp would count against its own fixed error limit, counts every
-// error reply against MaxErrors (see Write), applies the configured command
-// and data timeouts, and makes read errors sticky, so that go-smtp cannot
-// resume reading in the middle of a message after a timeout.
+// a bare line end is ever read (SMTP smuggling). It replies itself to the
+// lines that go-smtp would count against its own fixed error limit, and it
+// counts every error reply against MaxErrors (see Write). It applies the
+// configured command and data timeouts and makes read errors sticky, so
+// that go-smtp cannot resume reading in the middle of a message after a
+// timeout.
 //
 // Reads and writes come from the go-smtp connection goroutine only; the
 // deadline and close methods may be called from others.
@@ -241,9 +242,9 @@ func (c *strictConn) SetReadDeadline(time.Time) error {
 	return c.Conn.SetReadDeadline(time.Now().Add(c.state.cfg.CommandTimeout))
 }
 
-// endIfIdle makes a session that waits for a command end now, during a
-// stop: its read times out and go-smtp answers with 421. A session inside
-// a transfer is left to finish its message. It may run on any goroutine.
+// endIfIdle ends a session that waits for a command, during a stop: its
+// read times out and go-smtp replies 421. A session inside a transfer is
+// left to finish its message. It may run on any goroutine.
 func (c *strictConn) endIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

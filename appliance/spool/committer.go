@@ -38,7 +38,7 @@ type syncRequest struct {
 	undo  func()
 
 	// record is a complete message record for the active segment, with
-	// its queue id; chosenID asks for a check that the id is not taken.
+	// its queue id. chosenID requests a check that the id is not taken.
 	record   []byte
 	id       string
 	chosenID bool

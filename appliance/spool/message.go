@@ -348,7 +348,7 @@ func (s *Spool) Move(queueID string, from, to Area) error {
 }
 
 // writeSyncedTemp writes data to a new file in tmp whose name starts with
-// prefix, syncs it and returns its path. On error nothing is left behind.
+// prefix, syncs it and returns its path. On error it removes the file.
 func (s *Spool) writeSyncedTemp(prefix string, data []byte) (string, error) {
 	tmp, err := os.CreateTemp(s.tmpDir(), prefix+"*")
 	if err != nil {

@@ -127,10 +127,10 @@ type scannedRecord struct {
 	loc  location
 }
 
-// segmentScan is what scanSegment found in a segment file.
+// segmentScan is the result of scanSegment for one segment file.
 type segmentScan struct {
 	records []scannedRecord
-	// end is where the last record that checked out ends.
+	// end is the offset just past the last record that checked out.
 	end int64
 	// skipped are the offsets of records whose header was readable but
 	// whose checksum failed, followed by a record that checks out: damage
@@ -148,8 +148,9 @@ type segmentScan struct {
 // damaged record whose sizes are readable is stepped over when the next
 // record checks out. Any other damage stops the scan with damagedAt set,
 // so that the caller keeps the file instead of cutting valid records off.
-// Records found by searching past damage are never used, because a
-// message body can hold bytes that look like a record.
+// The records of the chain are trusted. Records found by searching past
+// damage are not (see recordsAfter), because a message body can contain
+// bytes that look like a record.
 func scanSegment(f *os.File, seg *segment) (segmentScan, error) {
 	scan := segmentScan{damagedAt: -1}
 	info, err := f.Stat()
@@ -158,6 +159,7 @@ func scanSegment(f *os.File, seg *segment) (segmentScan, error) {
 	}
 	size := info.Size()
 	buf := make([]byte, 64<<10)
+	var window []byte
 	var off int64
 	for off < size {
 		rec, total, err := readRecord(f, seg, off, size, buf)
@@ -171,21 +173,28 @@ func scanSegment(f *os.File, seg *segment) (segmentScan, error) {
 			continue
 		}
 		if total > 0 && off+total < size {
-			next, _, err := readRecord(f, seg, off+total, size, buf)
+			next, nextTotal, err := readRecord(f, seg, off+total, size, buf)
 			if err != nil {
 				return scan, err
 			}
 			if next != nil {
+				// The record after the damaged one is taken as it is, so
+				// it is not read and checked twice.
 				scan.skipped = append(scan.skipped, off)
-				off += total
+				scan.records = append(scan.records, *next)
+				off += total + nextTotal
+				scan.end = off
 				continue
 			}
 		}
-		later, err := validRecordAfter(f, seg, off+1, size, buf)
+		if window == nil {
+			window = make([]byte, searchWindow)
+		}
+		later, err := nextRecord(f, seg, off+1, size, buf, window)
 		if err != nil {
 			return scan, err
 		}
-		if later {
+		if later >= 0 {
 			scan.damagedAt = off
 		}
 		break
@@ -250,8 +259,9 @@ func readRecord(f *os.File, seg *segment, off, size int64, buf []byte) (*scanned
 func recordsAfter(f *os.File, seg *segment, off, size int64) ([]scannedRecord, error) {
 	var out []scannedRecord
 	buf := make([]byte, 64<<10)
+	window := make([]byte, searchWindow)
 	for off < size {
-		next, err := nextRecord(f, seg, off, size, buf)
+		next, err := nextRecord(f, seg, off, size, buf, window)
 		if err != nil || next < 0 {
 			return out, err
 		}
@@ -265,17 +275,12 @@ func recordsAfter(f *os.File, seg *segment, off, size int64) ([]scannedRecord, e
 	return out, nil
 }
 
-// validRecordAfter reports whether a record that checks out starts
-// anywhere at or after off.
-func validRecordAfter(f *os.File, seg *segment, off, size int64, buf []byte) (bool, error) {
-	next, err := nextRecord(f, seg, off, size, buf)
-	return next >= 0, err
-}
+// searchWindow is how much of a segment nextRecord reads at a time.
+const searchWindow = 1 << 20
 
 // nextRecord returns the offset of the first record that checks out at or
 // after off, or -1.
-func nextRecord(f *os.File, seg *segment, off, size int64, buf []byte) (int64, error) {
-	window := make([]byte, 1<<20)
+func nextRecord(f *os.File, seg *segment, off, size int64, buf, window []byte) (int64, error) {
 	for off < size {
 		n, err := f.ReadAt(window, off)
 		if err != nil && !errors.Is(err, io.EOF) {

@@ -234,14 +234,16 @@ func TestDoneRecordsFlushDuringSteadyRemovals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One removal every 10 ms, closer than the flush delay, for 200 ms;
-	// ten messages stay, so the segment stays too.
+
+	// One removal every 10 ms, closer than the flush delay, for 200 ms.
+	// Ten messages stay, so the segment stays too.
 	for _, id := range ids[:20] {
 		if err := s.Remove(AreaQueue, id); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+
 	after, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -389,23 +391,25 @@ func TestDamagedSizeFieldSetsSegmentAside(t *testing.T) {
 	// The body size's top byte: the record chain cannot be followed.
 	flipByte(t, path, offsets[3]+10)
 	s := openSpool(t, dir)
+
 	if got := listIDsOf(t, s); !slices.Equal(got, ids[:3]) {
-		t.Errorf("queue holds %v, want the 3 messages before the damage %v", got, ids[:3])
+		t.Errorf("queue contains %v, want the 3 messages before the damage %v", got, ids[:3])
 	}
 	for _, id := range ids[:3] {
 		checkBody(t, s, AreaQueue, id)
 	}
+
 	// The intact messages after the damage wait in quarantine for review.
 	envs, err := s.List(AreaQuarantine)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var held []string
+	var quarantined []string
 	for _, e := range envs {
-		held = append(held, e.QueueID)
+		quarantined = append(quarantined, e.QueueID)
 	}
-	if !slices.Equal(held, ids[4:]) {
-		t.Errorf("quarantine holds %v, want the messages after the damage %v", held, ids[4:])
+	if !slices.Equal(quarantined, ids[4:]) {
+		t.Errorf("quarantine contains %v, want the messages after the damage %v", quarantined, ids[4:])
 	}
 	for _, id := range ids[4:] {
 		checkBody(t, s, AreaQuarantine, id)

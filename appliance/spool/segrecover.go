@@ -112,10 +112,10 @@ func (s *Spool) recoverSegment(seg *segment, present map[Area]map[string]bool) e
 	return nil
 }
 
-// liveRecords returns the message records not yet done, and done records
-// for those that a file of their own or an earlier segment superseded:
-// those must be marked done, or they would come back once the file is
-// delivered and gone.
+// liveRecords returns the message records not yet done. It also returns
+// done records for the messages that a file of their own or an earlier
+// segment superseded, which must be marked done. Otherwise they would come
+// back once that file is delivered and gone.
 func (s *Spool) liveRecords(records []scannedRecord, present map[Area]map[string]bool) ([]scannedRecord, []byte) {
 	done := make(map[string]bool)
 	for _, r := range records {
@@ -140,13 +140,12 @@ func (s *Spool) liveRecords(records []scannedRecord, present map[Area]map[string
 	return live, superseded
 }
 
-// rescueDamaged handles a segment with damage that is not a torn tail:
-// each live message before the damage gets a file of its own in the queue,
-// each message found after the damage goes to quarantine, and the segment
-// is renamed aside with the suffix ".damaged" for the administrator.
-// Messages after the damage are found by searching for the record magic,
-// which a crafted message body could imitate, so they wait for a person to
-// release them instead of being delivered.
+// rescueDamaged handles a segment with damage that is not a torn tail.
+// Each live message before the damage gets a file of its own in the queue.
+// Each message found after the damage goes to quarantine, because it was
+// found by searching for the record magic, which a crafted message body
+// could imitate. The segment is then renamed with the suffix ".damaged"
+// and kept for the administrator.
 func (s *Spool) rescueDamaged(seg *segment, scan segmentScan, live []scannedRecord, present map[Area]map[string]bool) error {
 	name := filepath.Base(seg.path)
 	for _, r := range live {

@@ -1,8 +1,8 @@
 // Finds where MIME entities' content lies in the raw body. The host lists
 // the entities (type, name, size) but not their offsets, so this walks
-// the same tree the host walked: it reads only header blocks and
-// boundary lines, and jumps over each leaf entity's content by the size
-// the host measured. Every jump must land on the next boundary, so a
+// the same tree the host walked. It reads only header blocks and
+// boundary lines, and it jumps over each leaf entity's content by the
+// size the host measured. Every jump must land on the next boundary, so a
 // walk that disagrees with the host's fails instead of reading the wrong
 // bytes.
 import * as lg from "../../sdk/assemblyscript/lambgate";

@@ -3,9 +3,9 @@
 // cache miss.
 //
 // The host's time limit makes every guest loop iteration cost a call into
-// the host, so the common case (a cached score of 0 to 9) works on static
-// buffers with no loop and no allocation; strings are built only for a
-// listed client.
+// the host. The common case (a cached score of 0 to 9) therefore works on
+// static buffers with no loop and no allocation, and strings are built
+// only for a listed client.
 import * as lg from "../../sdk/assemblyscript/lambgate";
 import * as host from "../../sdk/assemblyscript/lambgate/host";
 import { reverseName } from "../../sdk/assemblyscript/lambgate/ip";
@@ -71,7 +71,7 @@ function lookupAndCache(addr: usize, n: i32): i32 {
   const revLen = reversed(addr, n);
   for (let i = 0; revLen > 0 && i < lists.length; i++) {
     const l = lists[i];
-    // A zone too long for a DNS name lists nobody.
+    // A zone too long for a DNS name cannot list the client.
     if (revLen + l.zoneBytes.byteLength > NAME_CAP) continue;
     memory.copy(name + revLen, changetype<usize>(l.zoneBytes), l.zoneBytes.byteLength);
     if (!listedBy(revLen + l.zoneBytes.byteLength)) continue;
